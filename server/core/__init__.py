@@ -1,0 +1,1 @@
+"""Pure logic: no sockets, no event loop, no database. Time is always passed in as ``now``."""

@@ -1,0 +1,123 @@
+"""One error tree for the whole server.
+
+Every error the server reports to a client is a :class:`KefuError` with a stable ``code``.
+Messages are lowercase and quote the bad value, e.g. ``unknown message type: 'chek'``.
+"""
+
+from __future__ import annotations
+
+
+class KefuError(Exception):
+    """Base class of every error the server raises on purpose."""
+
+    code = "internal"
+
+
+# --- protocol -------------------------------------------------------------------------------
+
+
+class ProtocolError(KefuError):
+    """Raised when a client frame cannot be understood."""
+
+    code = "bad_frame"
+
+
+class BadJSON(ProtocolError):
+    """Raised when a frame is not valid JSON."""
+
+    code = "bad_json"
+
+
+class UnknownType(ProtocolError):
+    """Raised when a frame's ``type`` names no message of protocol v1."""
+
+    code = "unknown_type"
+
+
+class MissingField(ProtocolError):
+    """Raised when a required field of a message is absent."""
+
+    code = "missing_field"
+
+
+class BadField(ProtocolError):
+    """Raised when a field has the wrong JSON type or a value outside what it allows."""
+
+    code = "bad_field"
+
+
+# --- session --------------------------------------------------------------------------------
+
+
+class NotAuthenticated(KefuError):
+    """Raised when a connection has not said a valid ``hello``, or its token is wrong."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(KefuError):
+    """Raised when an agent asks for data that belongs to another shop or agent."""
+
+    code = "forbidden"
+
+
+class NotFound(KefuError):
+    """Raised when a message names a nudge, order or conversation the shop does not have."""
+
+    code = "not_found"
+
+
+class CheckUnavailable(KefuError):
+    """Raised when the wording checker failed or overran its budget; never read as a pass."""
+
+    code = "check_unavailable"
+
+
+# --- configuration and libraries ------------------------------------------------------------
+
+
+class SettingsError(KefuError):
+    """Raised when a setting has an invalid value; start-up stops."""
+
+    code = "bad_setting"
+
+
+class LibraryError(KefuError):
+    """Raised when a file of the phrase library or a rule pack is invalid.
+
+    Carries the file, the 1-based line (0 when unknown) and the reason, so an editor can jump there.
+    """
+
+    code = "bad_library"
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        self.file, self.line, self.reason = file, line, reason
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {reason}")
+
+
+class RulePackError(LibraryError):
+    """Raised when a banned-wording rule pack in ``phrases/banned/`` is invalid."""
+
+    code = "bad_rule_pack"
+
+
+class PhraseLibraryError(LibraryError):
+    """Raised when a quick-phrase file in ``phrases/`` is invalid."""
+
+    code = "bad_phrase_library"
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+class StoreError(KefuError):
+    """Raised when the store cannot read or write; translated at the storage edge."""
+
+    code = "store_unavailable"
+
+
+class BadSignature(KefuError):
+    """Raised when an HTTP order event's HMAC signature is missing or wrong."""
+
+    code = "bad_signature"
