@@ -1,0 +1,336 @@
+"""Conversations and their reply clocks: ``receive(event, now)`` in, effects out.
+
+A *round* starts at the first unanswered buyer message and ends at the first human agent reply:
+a burst of buyer messages is one round, and ``auto`` replies never end it. Each open round walks
+through its platform's thresholds (warn, due, the KPI target, overdue); one heap holds the next
+threshold of every conversation, with lazy deletion, so resetting a clock is one heap push and
+100,000 live conversations cost one entry each. The runtime asks :meth:`Tracker.next_wake` and
+calls :meth:`Tracker.advance` when that time comes; nothing here sleeps or reads the clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from server.core.kpi import KpiDay, LocalDays
+from server.settings import Timers
+
+# Threshold kinds, in the order they are reached for equal offsets.
+WARN, DUE, TARGET, OVERDUE, FOLLOW_UP = "warn", "due", "target", "overdue", "follow_up"
+_ORDER = {WARN: 0, DUE: 1, TARGET: 2, OVERDUE: 3}
+
+# A reply that ends in a question waits for the buyer: follow up if the buyer goes silent.
+_QUESTION_ENDINGS = ("?", "？", "吗", "呢", "么")
+
+
+@dataclass(slots=True)
+class Conversation:
+    """One buyer conversation of a shop, and its open round if any."""
+
+    shop: str
+    conversation: str
+    buyer: str
+    platform: str
+    agent: str
+    round_started_at: float | None = None  # epoch s of the first unanswered buyer message
+    stage: int = 0  # index of the next threshold of the open round
+    decided: bool = False  # the open round already counted as a miss (target passed)
+    first_round: bool = True  # no round of this conversation was answered yet
+    asked_at: float | None = None  # the agent asked the buyer a question at this time
+    deadline: float | None = None  # the heap entry that is current; others are stale
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.shop, self.conversation)
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """Send ``frame`` to every connection of ``agent`` of ``shop``."""
+
+    shop: str
+    agent: str
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveConversation:
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class SaveKpi:
+    kpi: KpiDay
+
+
+Effect = Push | SaveConversation | SaveKpi
+
+
+def ends_with_question(text: str) -> bool:
+    return text.rstrip(" ~～。.!！").endswith(_QUESTION_ENDINGS)
+
+
+class Tracker:
+    """Every live conversation of the process, its clock, and today's KPIs per agent."""
+
+    def __init__(
+        self,
+        timers: Mapping[str, Timers],
+        timezone: str,
+        target_rate: float,
+    ) -> None:
+        self.timers = dict(timers)
+        self.target_rate = target_rate
+        self.days = LocalDays(timezone, {p: t.window for p, t in self.timers.items()})
+        self.conversations: dict[tuple[str, str], Conversation] = {}
+        self.kpis: dict[tuple[str, str, str], KpiDay] = {}
+        self._heap: list[tuple[float, int, Conversation]] = []
+        self._counter = 0  # tie-breaker so the heap never compares Conversation objects
+        self._thresholds = {p: _thresholds(t) for p, t in self.timers.items()}
+
+    # --- events -----------------------------------------------------------------------------
+
+    def buyer_message(
+        self, shop: str, conversation: str, buyer: str, platform: str, agent: str, ts: float
+    ) -> list[Effect]:
+        conv, effects = self._own(shop, conversation, buyer, platform, agent)
+        if conv.asked_at is not None:
+            conv.asked_at = None
+            self._schedule(conv, None)
+        if conv.round_started_at is None:
+            self._start_round(conv, ts, effects)
+        return effects
+
+    def agent_message(
+        self,
+        shop: str,
+        conversation: str,
+        buyer: str,
+        platform: str,
+        agent: str,
+        ts: float,
+        text: str,
+        auto: bool = False,
+    ) -> list[Effect]:
+        conv, effects = self._own(shop, conversation, buyer, platform, agent)
+        if auto:
+            return effects
+        if conv.round_started_at is not None:
+            self._answer(conv, ts, effects)
+        if ends_with_question(text):
+            conv.asked_at = ts
+            self._schedule(conv, ts + self.timers[conv.platform].follow_up_s)
+            effects.append(SaveConversation(conv))
+        return effects
+
+    def advance(self, now: float) -> list[Effect]:
+        """Fire every threshold due at or before ``now``."""
+        effects: list[Effect] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, conv = heapq.heappop(heap)
+            if conv.deadline != deadline:
+                continue  # stale: the clock was reset or cleared since
+            conv.deadline = None
+            self._fire(conv, deadline, effects)
+        return effects
+
+    def next_wake(self) -> float | None:
+        """When :meth:`advance` next has work, dropping stale heap entries on the way."""
+        heap = self._heap
+        while heap and heap[0][2].deadline != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def restore(self, conversations: list[Conversation], kpis: list[KpiDay]) -> None:
+        """Load state saved before a restart; clocks resume from the stored start times."""
+        for kpi in kpis:
+            self.kpis[kpi.key] = kpi
+        for conv in conversations:
+            self.conversations[conv.key] = conv
+            if conv.round_started_at is not None:
+                self._schedule(conv, self._threshold_at(conv))
+            elif conv.asked_at is not None:
+                self._schedule(conv, conv.asked_at + self.timers[conv.platform].follow_up_s)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def kpi(self, shop: str, agent: str, date: str) -> KpiDay:
+        return self.kpis.get((shop, agent, date)) or KpiDay(shop, agent, date)
+
+    def kpi_today(self, shop: str, agent: str, now: float) -> KpiDay:
+        return self.kpi(shop, agent, self.days.date_of(now))
+
+    def waiting(self, shop: str, agent: str | None = None) -> Iterator[Conversation]:
+        for conv in self.conversations.values():
+            if (
+                conv.shop == shop
+                and conv.round_started_at is not None
+                and (agent is None or conv.agent == agent)
+            ):
+                yield conv
+
+    def timer_frame(self, conv: Conversation, level: str, now: float) -> dict[str, Any]:
+        started = conv.round_started_at if conv.round_started_at is not None else now
+        return {
+            "type": "timer",
+            "conversation": conv.conversation,
+            "buyer": conv.buyer,
+            "level": level,
+            "waited_s": round(now - started, 3),
+            "target_s": self.timers[conv.platform].target_s,
+            "started_at": started,
+        }
+
+    def level_of(self, conv: Conversation) -> str:
+        """The last level an open round reached: what a reconnecting panel should show."""
+        reached = [kind for _, kind in self._thresholds[conv.platform][: conv.stage]]
+        shown = [kind for kind in reached if kind != TARGET]
+        return shown[-1] if shown else "waiting"
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _own(
+        self, shop: str, conversation: str, buyer: str, platform: str, agent: str
+    ) -> tuple[Conversation, list[Effect]]:
+        """Find or create the conversation; a line reported by another agent hands it over."""
+        effects: list[Effect] = []
+        conv = self.conversations.get((shop, conversation))
+        if conv is None:
+            conv = Conversation(shop, conversation, buyer, platform, agent)
+            self.conversations[conv.key] = conv
+        elif conv.agent != agent:
+            self._hand_over(conv, agent, effects)
+        return conv, effects
+
+    def _hand_over(self, conv: Conversation, agent: str, effects: list[Effect]) -> None:
+        old = conv.agent
+        if conv.round_started_at is not None:
+            # The open round moves with the conversation: so do its counts.
+            started = conv.round_started_at
+            if self.days.in_window(conv.platform, started):
+                date = self.days.date_of(started)
+                before, after = self._kpi(conv.shop, old, date), self._kpi(conv.shop, agent, date)
+                before.rounds -= 1
+                after.rounds += 1
+                if conv.decided:
+                    before.decided -= 1
+                    after.decided += 1
+                if conv.stage > self._stage_of(conv.platform, OVERDUE):
+                    before.overdue -= 1
+                    after.overdue += 1
+                effects += [SaveKpi(before), SaveKpi(after)]
+            effects.append(Push(conv.shop, old, self.timer_frame(conv, "cleared", started)))
+        conv.agent = agent
+        if conv.round_started_at is not None:
+            level = self.level_of(conv)
+            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, started)))
+        effects.append(SaveConversation(conv))
+
+    def _start_round(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
+        conv.round_started_at = ts
+        conv.stage = 0
+        conv.decided = False
+        kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(ts))
+        if self.days.in_window(conv.platform, ts):
+            kpi.rounds += 1
+        else:
+            kpi.outside_window += 1
+        effects.append(SaveKpi(kpi))
+        self._schedule(conv, self._threshold_at(conv))
+        effects.append(SaveConversation(conv))
+        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "waiting", ts)))
+
+    def _answer(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
+        started = conv.round_started_at
+        assert started is not None
+        waited = max(0.0, ts - started)
+        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", ts)))
+        if self.days.in_window(conv.platform, started):
+            kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
+            within = waited <= self.timers[conv.platform].target_s
+            kpi.record_answer(waited, conv.first_round, within, conv.decided)
+            effects.append(SaveKpi(kpi))
+            effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
+        conv.round_started_at = None
+        conv.first_round = False
+        conv.decided = False
+        conv.stage = 0
+        self._schedule(conv, None)
+        effects.append(SaveConversation(conv))
+
+    def kpi_frame(self, kpi: KpiDay) -> dict[str, Any]:
+        return {"type": "kpi", **kpi.report(self.target_rate)}
+
+    def _fire(self, conv: Conversation, deadline: float, effects: list[Effect]) -> None:
+        started = conv.round_started_at
+        if started is None:
+            # The only clock of an answered conversation is the follow-up re-ask.
+            if conv.asked_at is not None:
+                conv.asked_at = None
+                effects.append(Push(conv.shop, conv.agent, self._follow_up_frame(conv, deadline)))
+                effects.append(SaveConversation(conv))
+            return
+        offset, kind = self._thresholds[conv.platform][conv.stage]
+        conv.stage += 1
+        in_window = self.days.in_window(conv.platform, started)
+        if kind == TARGET:
+            conv.decided = True
+            if in_window:
+                kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
+                kpi.decided += 1
+                effects.append(SaveKpi(kpi))
+        else:
+            if kind == OVERDUE and in_window:
+                kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
+                kpi.overdue += 1
+                effects.append(SaveKpi(kpi))
+            effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, kind, deadline)))
+        self._schedule(conv, self._threshold_at(conv))
+        effects.append(SaveConversation(conv))
+
+    def _follow_up_frame(self, conv: Conversation, now: float) -> dict[str, Any]:
+        asked = now - self.timers[conv.platform].follow_up_s
+        return {
+            "type": "timer",
+            "conversation": conv.conversation,
+            "buyer": conv.buyer,
+            "level": FOLLOW_UP,
+            "waited_s": round(now - asked, 3),
+            "target_s": self.timers[conv.platform].follow_up_s,
+            "started_at": asked,
+        }
+
+    def _threshold_at(self, conv: Conversation) -> float | None:
+        thresholds = self._thresholds[conv.platform]
+        if conv.round_started_at is None or conv.stage >= len(thresholds):
+            return None
+        return conv.round_started_at + thresholds[conv.stage][0]
+
+    def _stage_of(self, platform: str, kind: str) -> int:
+        return next(i for i, (_, k) in enumerate(self._thresholds[platform]) if k == kind)
+
+    def _schedule(self, conv: Conversation, deadline: float | None) -> None:
+        conv.deadline = deadline
+        if deadline is not None:
+            self._counter += 1
+            heapq.heappush(self._heap, (deadline, self._counter, conv))
+
+    def _kpi(self, shop: str, agent: str, date: str) -> KpiDay:
+        kpi = self.kpis.get((shop, agent, date))
+        if kpi is None:
+            kpi = self.kpis[(shop, agent, date)] = KpiDay(shop, agent, date)
+        return kpi
+
+
+def _thresholds(timers: Timers) -> tuple[tuple[float, str], ...]:
+    pairs = [
+        (timers.warn_s, WARN),
+        (timers.due_s, DUE),
+        (timers.target_s, TARGET),
+        (timers.overdue_s, OVERDUE),
+    ]
+    return tuple(sorted(pairs, key=lambda pair: (pair[0], _ORDER[pair[1]])))

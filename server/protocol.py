@@ -1,0 +1,196 @@
+"""Protocol v1: every message type, its fields, and the decoding of client frames.
+
+Client frames are validated against :data:`CLIENT_MESSAGES` and come out as plain dicts whose
+fields are guaranteed present (when required) and of the right JSON type. Server frames are built
+by the small constructors at the bottom and encoded with orjson. docs/protocol.md documents every
+type here; ``tests/test_docs.py`` fails when one is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
+from server.settings import PLATFORMS
+
+VERSION = 1
+QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
+
+_JSON_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a client message."""
+
+    name: str
+    kind: type
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    max_len: int = 0  # for strings; 0 = no limit beyond the frame size
+
+
+def _id(required: bool = False) -> Field:
+    return Field("id", str, required, max_len=128)
+
+
+_CONVERSATION = Field("conversation", str, True, max_len=256)
+
+CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
+    "hello": (
+        Field("token", str, True, max_len=256),
+        Field("agent", str, max_len=128),
+        Field("shop", str, max_len=128),
+        Field("platform", str, True, choices=PLATFORMS),
+        Field("client", str, max_len=128),
+        Field("resume", int),
+        _id(),
+    ),
+    "message": (
+        _id(),
+        _CONVERSATION,
+        Field("buyer", str, True, max_len=256),
+        Field("from", str, True, choices=("buyer", "agent")),
+        Field("text", str, True),
+        Field("auto", bool),
+        Field("ts", float),
+    ),
+    "check": (
+        _id(),
+        Field("text", str, True),
+        Field("conversation", str, max_len=256),
+        Field("final", bool),
+        Field("free_shipping", bool),
+    ),
+    "order": (
+        _id(),
+        Field("order", str, True, max_len=128),
+        Field("buyer", str, True, max_len=256),
+        Field("status", str, True, choices=("created", "paid", "closed", "shipped")),
+        Field("conversation", str, max_len=256),
+        Field("amount", str, max_len=32),
+        Field("ts", float),
+    ),
+    "focus": (_id(), _CONVERSATION),
+    "nudge_ack": (
+        _id(),
+        Field("nudge", str, True, max_len=128),
+        Field("action", str, True, choices=("sent", "dismissed", "snoozed")),
+        Field("snooze_s", float),
+    ),
+    "suggestion_used": (_id(), Field("phrase", str, True, max_len=128), _CONVERSATION),
+    "ping": (_id(),),
+}
+
+SERVER_MESSAGES = (
+    "welcome",
+    "state",
+    "timer",
+    "suggestions",
+    "check_result",
+    "nudge",
+    "kpi",
+    "library",
+    "ack",
+    "pong",
+    "error",
+)
+
+TIMER_LEVELS = ("warn", "due", "overdue", "follow_up", "cleared")
+
+CLOSE_CODES = {
+    1001: "server going away",
+    1008: "policy violation: rate limit exceeded or client too slow",
+    1009: "frame too big",
+    4401: "not authenticated",
+}
+
+
+def quote(value: Any) -> str:
+    """``repr`` of a bad value, cut to :data:`QUOTE_LIMIT` characters so errors stay short."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if isinstance(value, (dict, list)):
+        value = orjson.dumps(value).decode()
+    if isinstance(value, str) and len(value) > QUOTE_LIMIT:
+        return repr(value[:QUOTE_LIMIT] + "…")
+    return repr(value)
+
+
+def decode(frame: str | bytes) -> dict[str, Any]:
+    """Parse and validate one client frame; raise a :class:`ProtocolError` subclass if it is bad."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        raise BadJSON(f"frame is not valid json: {quote(frame)}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(f"frame is not a json object: {quote(message)}")
+    if "type" not in message:
+        raise MissingField("missing field: 'type'")
+    kind = message["type"]
+    fields = CLIENT_MESSAGES.get(kind) if isinstance(kind, str) else None
+    if fields is None:
+        raise UnknownType(f"unknown message type: {quote(kind)}")
+    for spec in fields:
+        value = message.get(spec.name)
+        if value is None:
+            if spec.required:
+                raise MissingField(f"missing field {spec.name!r} in {kind!r}")
+            continue
+        _check_field(kind, spec, value)
+    return message
+
+
+def _check_field(kind: str, spec: Field, value: Any) -> None:
+    # JSON has one number type: a float field takes integers too (but never booleans).
+    ok = type(value) in (int, float) if spec.kind is float else type(value) is spec.kind
+    if not ok:
+        raise BadField(
+            f"field {spec.name!r} of {kind!r} must be {_JSON_TYPE_NAMES[spec.kind]}, "
+            f"got {quote(value)}"
+        )
+    if spec.choices and value not in spec.choices:
+        raise BadField(
+            f"field {spec.name!r} of {kind!r} must be one of {', '.join(spec.choices)}, "
+            f"got {quote(value)}"
+        )
+    if spec.max_len and len(value) > spec.max_len:
+        raise BadField(
+            f"field {spec.name!r} of {kind!r} is longer than {spec.max_len} characters: "
+            f"{quote(value)}"
+        )
+
+
+def ref_of(frame: str | bytes) -> Any:
+    """The ``id`` of a frame that failed validation, if one can be read, for the error's ``ref``."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(message, dict):
+        ref = message.get("id")
+        if isinstance(ref, (str, int)) and not isinstance(ref, bool):
+            return ref
+    return None
+
+
+# --- server frames --------------------------------------------------------------------------
+
+
+def encode(frame: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(frame)
+
+
+def error(exc: KefuError, ref: Any = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": exc.code, "error": str(exc)}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def ack(ref: Any) -> dict[str, Any]:
+    return {"type": "ack", "ref": ref}

@@ -1,0 +1,1 @@
+"""The asyncio glue: websocket and HTTP servers, the scheduler, the connection registry."""

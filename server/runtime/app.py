@@ -1,0 +1,129 @@
+"""The server process: one aiohttp application owns the store, the service and the websocket
+server through ``cleanup_ctx``, so start-up and shutdown run in one order and unwind in reverse.
+
+SIGTERM and SIGINT close every websocket with 1001, flush the store and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from server import logs
+from server.errors import SettingsError
+from server.runtime import http
+from server.runtime.metrics import Metrics
+from server.runtime.service import Service
+from server.runtime.ws import WebsocketServer
+from server.settings import Config, Token
+from server.storage import Store, open_store
+
+log = logging.getLogger("kefu.app")
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+WS = web.AppKey("ws", WebsocketServer)
+WS_PORT = web.AppKey("ws_port", int)
+
+
+def resolve_tokens(config: Config) -> dict[str, Token]:
+    """The configured tokens, or a demo token when none are set and only loopback listens."""
+    if config.tokens:
+        return {token.token: token for token in config.tokens}
+    if not config.loopback_only:
+        raise SettingsError(
+            f"no KEFU_TOKENS configured and KEFU_HOST {config.host!r} is not loopback: "
+            "refusing to start without credentials"
+        )
+    demo = Token(_demo_token(config.db), "demo", "demo", supervisor=True)
+    return {demo.token: demo}
+
+
+def _demo_token(db: str) -> str:
+    """A demo token kept next to the database, so the extension's saved token survives restarts."""
+    if db == ":memory:":
+        return "demo-" + secrets.token_urlsafe(12)
+    path = Path(db + ".demo-token")
+    if path.exists():
+        return path.read_text().strip()
+    token = "demo-" + secrets.token_urlsafe(12)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = open_store(app[CONFIG].db)
+    await store.open()
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
+    service = Service(app[CONFIG], app[STORE], Metrics())
+    await service.start()
+    app[http.SERVICE] = service
+    yield
+    service.stop()
+
+
+async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:
+    ws = WebsocketServer(app[CONFIG], app[http.SERVICE], app[http.TOKENS])
+    app[WS_PORT] = await ws.start()
+    app[WS] = ws
+    yield
+    await ws.stop()
+
+
+def create_app(config: Config, tokens: dict[str, Token]) -> web.Application:
+    app = web.Application(middlewares=[http.errors_as_frames], client_max_size=256 * 1024)
+    app[CONFIG] = config
+    app[http.TOKENS] = tokens
+    app.cleanup_ctx.extend([_store_ctx, _service_ctx, _websocket_ctx])
+    http.add_routes(app)
+    return app
+
+
+def banner(config: Config, ws_port: int, http_port: int, tokens: dict[str, Token]) -> str:
+    host = config.host
+    lines = [
+        "Kefu Assist ready",
+        f"  websocket  ws://{host}:{ws_port}",
+        f"  http       http://{host}:{http_port}/",
+        f"  demo       http://{host}:{http_port}/demo",
+        f"  dashboard  http://{host}:{http_port}/dashboard",
+    ]
+    lines += [f"  token      {t.token}  (agent {t.agent}, shop {t.shop})" for t in tokens.values()]
+    return "\n".join(lines)
+
+
+async def serve(config: Config, out: TextIO = sys.stdout) -> None:
+    """Run until SIGTERM or SIGINT."""
+    tokens = resolve_tokens(config)
+    logs.configure(config.log_level, secrets=list(tokens) + list(config.order_secrets.values()))
+    app = create_app(config, tokens)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.http_port)
+        await site.start()
+        http_port = runner.addresses[0][1]
+        print(banner(config, app[WS_PORT], http_port, tokens), file=out, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+    log.info("stopped")

@@ -1,0 +1,139 @@
+"""The HTTP side (aiohttp): health, metrics, JSON APIs, and the demo and dashboard pages.
+
+Errors are the same frame as on the websocket (``{"type": "error", "code", "error"}``) with an
+HTTP status that matches the code. API calls authenticate with ``Authorization: Bearer <token>``;
+the shop always comes from the token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from server import __version__, protocol
+from server.errors import BadField, Forbidden, KefuError, NotAuthenticated
+from server.runtime.service import Service
+from server.settings import Token
+
+STATIC = Path(__file__).parent / "static"
+
+SERVICE = web.AppKey("service", Service)
+TOKENS = web.AppKey("tokens", dict)
+
+STATUS_BY_CODE = {
+    "bad_json": 400,
+    "bad_frame": 400,
+    "missing_field": 400,
+    "bad_field": 400,
+    "unknown_type": 400,
+    "not_authenticated": 401,
+    "bad_signature": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "check_unavailable": 503,
+    "store_unavailable": 503,
+}
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+@web.middleware
+async def errors_as_frames(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except KefuError as exc:
+        request.app[SERVICE].metrics.errors.labels(exc.code).inc()
+        return json_response(protocol.error(exc), STATUS_BY_CODE.get(exc.code, 500))
+
+
+def authenticate(request: web.Request) -> Token:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise NotAuthenticated("missing 'Authorization: Bearer <token>' header")
+    token = request.app[TOKENS].get(credential.strip())
+    if token is None:
+        raise NotAuthenticated("unknown token")
+    return token
+
+
+def shop_of(request: web.Request, token: Token) -> str:
+    """The shop a request is about: the token's own; naming another one is forbidden."""
+    shop = request.query.get("shop", token.shop)
+    if shop != token.shop:
+        raise Forbidden(f"token is not valid for shop {protocol.quote(shop)}")
+    return shop
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "connections": sum(1 for _ in service.registry.sessions()),
+        }
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[SERVICE].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
+async def kpi(request: web.Request) -> web.Response:
+    token = authenticate(request)
+    shop = shop_of(request, token)
+    service = request.app[SERVICE]
+    agent = request.query.get("agent", token.agent)
+    if agent != token.agent and not token.supervisor:
+        raise Forbidden(f"only a supervisor may read another agent's kpi: {protocol.quote(agent)}")
+    date = request.query.get("date") or service.tracker.days.date_of(service.clock())
+    if not _DATE.fullmatch(date):
+        raise BadField(f"query 'date' must be YYYY-MM-DD, got {protocol.quote(date)}")
+    report = service.tracker.kpi(shop, agent, date).report(service.config.target_rate)
+    return json_response(report)
+
+
+async def index(request: web.Request) -> web.Response:
+    links = "".join(
+        f'<li><a href="{path}">{label}</a></li>'
+        for path, label in (
+            ("/demo/", "演示客服台"),
+            ("/dashboard", "主管看板"),
+            ("/healthz", "健康检查"),
+        )
+    )
+    head = '<!doctype html><meta charset="utf-8"><title>客服助手</title>'
+    page = f"{head}<h1>客服助手</h1><ul>{links}</ul>"
+    return web.Response(text=page, content_type="text/html")
+
+
+async def demo_redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/demo/")
+
+
+async def demo_index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "demo" / "index.html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/kpi", kpi)
+    app.router.add_get("/demo", demo_redirect)
+    app.router.add_get("/demo/", demo_index)
+    if (STATIC / "demo").is_dir():
+        app.router.add_static("/demo/", STATIC / "demo")

@@ -1,0 +1,190 @@
+"""Who is connected, and the one way frames reach them: per-agent ``seq``, replay, bounded queues.
+
+Every frame the server sends to an agent's connection takes the next ``seq`` of that agent.
+Pushes (frames for every connection of the agent) are also kept in a short replay ring, so a
+client that reconnects with ``resume: <last seq>`` gets what it missed. ``seq`` starts at the boot
+time in microseconds, so a later process always numbers above an earlier one and a resume from
+before a restart is recognised as such (the client is told to resynchronise).
+
+Each connection writes through its own outbox. A client that stops reading lets bytes pile up
+there and in its transport; past ``limit`` bytes it is dropped, so it can hold neither memory nor
+the other clients' frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from server import protocol
+from server.runtime.metrics import Metrics
+from server.settings import Token
+
+log = logging.getLogger("kefu.ws")
+
+REPLAY_SIZE = 512
+
+
+class Session:
+    """One authenticated websocket connection."""
+
+    __slots__ = (
+        "conn", "token", "platform", "channel", "outbox", "pending", "draining", "in_handler",
+        "closed", "focus", "limit", "metrics",
+    )  # fmt: skip
+
+    def __init__(
+        self, conn: ServerConnection, token: Token, platform: str, limit: int, metrics: Metrics
+    ) -> None:
+        self.conn = conn
+        self.token = token
+        self.platform = platform
+        self.channel: AgentChannel | None = None
+        self.outbox: deque[bytes] = deque()
+        self.pending = 0  # bytes in the outbox
+        self.draining = False
+        self.in_handler = False  # the handler flushes when it is done: no writer task needed
+        self.closed = False
+        self.focus: str | None = None
+        self.limit = limit
+        self.metrics = metrics
+
+    @property
+    def shop(self) -> str:
+        return self.token.shop
+
+    @property
+    def agent(self) -> str:
+        return self.token.agent
+
+    def enqueue(self, data: bytes, kind: str) -> None:
+        if self.closed:
+            return
+        self.metrics.frames_out.labels(kind).inc()
+        self.pending += len(data)
+        buffered = self.conn.transport.get_write_buffer_size() if self.conn.transport else 0
+        if self.pending + buffered > self.limit:
+            self.drop(1008, "client too slow")
+            return
+        self.outbox.append(data)
+        if not self.draining and not self.in_handler:
+            self.draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def flush(self) -> None:
+        """Send what the handler queued, in the handler's own task."""
+        self.in_handler = False
+        if self.outbox and not self.draining:
+            self.draining = True
+            await self._drain()
+
+    async def _drain(self) -> None:
+        try:
+            while self.outbox:
+                data = self.outbox.popleft()
+                self.pending -= len(data)
+                await self.conn.send(data, text=True)
+        except ConnectionClosed:
+            self.closed = True
+            self.outbox.clear()
+        finally:
+            self.draining = False
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close from outside the connection's handler (e.g. while pushing to it)."""
+        if not self.closed:
+            asyncio.get_running_loop().create_task(self.close(code, reason))
+            self.closed = True
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = True
+        self.outbox.clear()
+        self.pending = 0
+        log.warning("dropping connection", extra={"code": code, "reason": reason, **self.labels()})
+        await self.conn.close(code, reason)
+
+    def labels(self) -> dict[str, str]:
+        return {"shop": self.shop, "agent": self.agent, "conn": str(self.conn.id)[:8]}
+
+
+class AgentChannel:
+    """An agent's sequence numbers, replay ring and live connections."""
+
+    __slots__ = ("seq", "ring", "evicted", "sessions")
+
+    def __init__(self, first_seq: int) -> None:
+        self.seq = first_seq
+        self.ring: deque[tuple[int, bytes, str]] = deque(maxlen=REPLAY_SIZE)
+        self.evicted = first_seq  # the newest seq that fell out of the ring
+        self.sessions: set[Session] = set()
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+class Registry:
+    def __init__(self, boot_time: float) -> None:
+        self.base_seq = int(boot_time * 1_000_000)
+        self.channels: dict[tuple[str, str], AgentChannel] = {}
+
+    def channel(self, shop: str, agent: str) -> AgentChannel:
+        channel = self.channels.get((shop, agent))
+        if channel is None:
+            channel = self.channels[(shop, agent)] = AgentChannel(self.base_seq)
+        return channel
+
+    def attach(self, session: Session) -> AgentChannel:
+        channel = self.channel(session.shop, session.agent)
+        channel.sessions.add(session)
+        session.channel = channel
+        return channel
+
+    def detach(self, session: Session) -> None:
+        if session.channel is not None:
+            session.channel.sessions.discard(session)
+
+    def push(self, shop: str, agent: str, frame: dict[str, Any]) -> None:
+        """Send ``frame`` to every connection of the agent, and keep it for replay."""
+        channel = self.channel(shop, agent)
+        frame["seq"] = channel.next_seq()
+        data = protocol.encode(frame)
+        kind = frame["type"]
+        if len(channel.ring) == REPLAY_SIZE:
+            channel.evicted = channel.ring[0][0]
+        channel.ring.append((frame["seq"], data, kind))
+        for session in channel.sessions:
+            session.enqueue(data, kind)
+
+    def reply(self, session: Session, frame: dict[str, Any]) -> None:
+        """Send ``frame`` to one connection only (answers to that connection's requests)."""
+        assert session.channel is not None
+        frame["seq"] = session.channel.next_seq()
+        session.enqueue(protocol.encode(frame), frame["type"])
+
+    def replay(self, channel: AgentChannel, after: int) -> list[tuple[int, bytes, str]] | None:
+        """The pushes after seq ``after``, or None when they are no longer all kept."""
+        if after > channel.seq:
+            return None  # a seq this process never issued: from before a restart
+        if after < channel.evicted:
+            return None  # from before this process, or older than the ring keeps
+        return [item for item in channel.ring if item[0] > after]
+
+    def online_agents(self, shop: str) -> Iterator[str]:
+        for (channel_shop, agent), channel in self.channels.items():
+            if channel_shop == shop and channel.sessions:
+                yield agent
+
+    def is_online(self, shop: str, agent: str) -> bool:
+        channel = self.channels.get((shop, agent))
+        return bool(channel and channel.sessions)
+
+    def sessions(self) -> Iterator[Session]:
+        for channel in self.channels.values():
+            yield from channel.sessions

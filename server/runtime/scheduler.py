@@ -1,0 +1,58 @@
+"""One timer for every clock and nudge of the process.
+
+The pure core keeps its deadlines in heaps; this arms a single ``loop.call_at`` for the earliest
+of them and, when it comes, hands the core the current time. Re-arming happens only when a new
+deadline is earlier than the armed one, so a clock reset in the hot path costs a comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger("kefu.scheduler")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        next_wake: Callable[[], float | None],
+        fire: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._next_wake = next_wake
+        self._fire = fire
+        self._clock = clock
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at: float | None = None
+        self.stopped = False
+
+    def poke(self) -> None:
+        """Re-arm if the core now has an earlier deadline than the armed one."""
+        if self.stopped:
+            return
+        wake = self._next_wake()
+        if wake is None or (self._armed_at is not None and self._armed_at <= wake):
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._armed_at = wake
+        self._handle = loop.call_at(loop.time() + max(0.0, wake - self._clock()), self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        self._armed_at = None
+        try:
+            self._fire(self._clock())
+        except Exception:
+            # A bug in one deadline must not stop every other clock of the process.
+            log.exception("scheduled work failed")
+        self.poke()
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

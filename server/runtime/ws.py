@@ -1,0 +1,159 @@
+"""The websocket side: handshake policy, ``hello``, and the per-connection loop.
+
+The loop stays short: receive → rate limit → decode → service → flush. Every bad frame gets an
+``error`` frame and the connection stays usable; only authentication (4401), flooding (1008) and
+oversized frames (1009, enforced by websockets' ``max_size``) close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from server import protocol
+from server.errors import KefuError, NotAuthenticated, ProtocolError
+from server.runtime.registry import Session
+from server.runtime.service import Service
+from server.settings import Config, Token
+
+log = logging.getLogger("kefu.ws")
+
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_POLICY = 1008
+
+
+class RateLimit:
+    """Token bucket: ``rate`` frames per second on average, bursts up to ``burst``."""
+
+    __slots__ = ("rate", "burst", "tokens", "last")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+class WebsocketServer:
+    def __init__(self, config: Config, service: Service, tokens: dict[str, Token]) -> None:
+        self.config = config
+        self.service = service
+        self.tokens = tokens
+        self.server: Server | None = None
+
+    async def start(self) -> int:
+        self.server = await serve(
+            self.handle,
+            self.config.host,
+            self.config.ws_port,
+            # None admits clients that send no Origin (non-browser agents, tests); browsers
+            # must come from an allowed Origin or get HTTP 403 at the handshake.
+            origins=[None, *self.config.origins],
+            compression=None,
+            max_size=self.config.max_frame,
+            ping_interval=self.config.ping_interval_s,
+            ping_timeout=self.config.ping_interval_s,
+            close_timeout=2,
+            # Pushes are queued in our own bounded outbox; the transport may buffer up to the
+            # same limit before send() would wait.
+            write_limit=self.config.send_queue_bytes,
+        )
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) and stop listening."""
+        if self.server is not None:
+            self.server.close(close_connections=True)
+            await self.server.wait_closed()
+
+    async def handle(self, conn: ServerConnection) -> None:
+        session = await self._authenticate(conn)
+        if session is None:
+            return
+        metrics = self.service.metrics
+        metrics.connections.inc()
+        log.info("connected", extra={**session.labels(), "platform": session.platform})
+        try:
+            await self._serve(conn, session)
+        except ConnectionClosed:
+            pass
+        finally:
+            session.closed = True
+            self.service.registry.detach(session)
+            metrics.connections.dec()
+            log.info("disconnected", extra={**session.labels(), "code": conn.close_code})
+
+    async def _serve(self, conn: ServerConnection, session: Session) -> None:
+        service, metrics = self.service, self.service.metrics
+        limit = RateLimit(self.config.rate, self.config.burst)
+        async for frame in conn:
+            if not limit.allow():
+                await session.close(CLOSE_POLICY, "rate limit exceeded")
+                return
+            started = time.perf_counter()
+            session.in_handler = True
+            kind = "invalid"
+            try:
+                message = protocol.decode(frame)
+                kind = message["type"]
+                if kind == "hello":
+                    raise ProtocolError("already authenticated: 'hello' is sent once")
+                await service.handle(session, message)
+            except KefuError as exc:
+                service.error(session, exc, protocol.ref_of(frame))
+            metrics.frames_in.labels(kind).inc()
+            metrics.latency.labels(kind).observe(time.perf_counter() - started)
+            await session.flush()
+
+    async def _authenticate(self, conn: ServerConnection) -> Session | None:
+        try:
+            frame = await asyncio.wait_for(conn.recv(), self.config.hello_timeout_s)
+        except TimeoutError:
+            await conn.close(
+                CLOSE_NOT_AUTHENTICATED, f"no hello within {self.config.hello_timeout_s:g} s"
+            )
+            return None
+        except ConnectionClosed:
+            return None
+        try:
+            hello = self._check_hello(frame)
+        except KefuError as exc:
+            self.service.metrics.errors.labels(NotAuthenticated.code).inc()
+            log.info("authentication failed", extra={"reason": exc.code})
+            await conn.close(CLOSE_NOT_AUTHENTICATED, str(exc)[:120])
+            return None
+        token = self.tokens[hello["token"]]
+        session = Session(
+            conn, token, hello["platform"], self.config.send_queue_bytes, self.service.metrics
+        )
+        self.service.metrics.frames_in.labels("hello").inc()
+        session.in_handler = True
+        self.service.welcome(session, hello.get("resume"))
+        await session.flush()
+        return session
+
+    def _check_hello(self, frame: str | bytes) -> dict[str, Any]:
+        message = protocol.decode(frame)
+        if message["type"] != "hello":
+            raise NotAuthenticated(f"expected 'hello' first, got {protocol.quote(message['type'])}")
+        token = self.tokens.get(message["token"])
+        if token is None:
+            raise NotAuthenticated("unknown token")
+        for name in ("agent", "shop"):
+            claimed = message.get(name)
+            if claimed is not None and claimed != getattr(token, name):
+                raise NotAuthenticated(f"token is not valid for {name} {protocol.quote(claimed)}")
+        return message

@@ -1,0 +1,282 @@
+"""The embedded store: one SQLite file in WAL mode, written by one thread with group commit.
+
+Every operation (reads too, so they see every earlier write) goes through one queue to one
+thread, which runs whatever is waiting in a single transaction and commits once with
+``synchronous=FULL``: a burst of clock updates costs one fsync, and an order is acknowledged only
+after the commit that holds it. Each operation runs in its own savepoint, so one failing write
+does not undo the others in its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+
+from server.core.kpi import KpiDay
+from server.core.tracker import Conversation
+from server.errors import StoreError
+from server.storage.base import AuditRecord, Store
+
+log = logging.getLogger("kefu.store")
+
+T = TypeVar("T")
+Operation = Callable[[sqlite3.Connection], Any]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: conversations, KPIs, audit trail, phrase usage
+    """
+    CREATE TABLE conversations (
+        shop TEXT NOT NULL, conversation TEXT NOT NULL, buyer TEXT NOT NULL,
+        platform TEXT NOT NULL, agent TEXT NOT NULL, round_started_at REAL,
+        stage INTEGER NOT NULL, decided INTEGER NOT NULL, first_round INTEGER NOT NULL,
+        asked_at REAL, PRIMARY KEY (shop, conversation));
+    CREATE INDEX conversations_open ON conversations (round_started_at, asked_at);
+    CREATE TABLE kpi (
+        shop TEXT NOT NULL, agent TEXT NOT NULL, date TEXT NOT NULL,
+        rounds INTEGER NOT NULL, answered INTEGER NOT NULL, decided INTEGER NOT NULL,
+        within_target INTEGER NOT NULL, overdue INTEGER NOT NULL, response_sum_s REAL NOT NULL,
+        first_rounds INTEGER NOT NULL, first_response_sum_s REAL NOT NULL,
+        longest_wait_s REAL NOT NULL, outside_window INTEGER NOT NULL,
+        PRIMARY KEY (shop, agent, date));
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, shop TEXT NOT NULL, agent TEXT NOT NULL,
+        conversation TEXT, kind TEXT NOT NULL, rules TEXT NOT NULL, categories TEXT NOT NULL,
+        severity TEXT NOT NULL, text TEXT NOT NULL);
+    CREATE INDEX audit_shop_ts ON audit (shop, ts);
+    CREATE TABLE usage (
+        shop TEXT NOT NULL, phrase TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (shop, phrase));
+    """,
+)
+
+_CONVERSATION_COLUMNS = (
+    "shop, conversation, buyer, platform, agent, round_started_at, stage, decided, first_round,"
+    " asked_at"
+)
+_KPI_COLUMNS = (
+    "shop, agent, date, rounds, answered, decided, within_target, overdue, response_sum_s,"
+    " first_rounds, first_response_sum_s, longest_wait_s, outside_window"
+)
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[tuple[Operation, asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._writer, args=(ready,), name="kefu-sqlite", daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def integrity_check(self) -> str:
+        return await self._submit(lambda db: db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # --- the writer thread ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path!r} has schema version {version}, newer than this server's "
+                f"{len(MIGRATIONS)}"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            log.info("store migrated", extra={"schema_version": number})
+        return db
+
+    def _writer(self, ready: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        try:
+            db = self._connect()
+        except (sqlite3.Error, StoreError) as exc:
+            error = exc if isinstance(exc, StoreError) else _store_error(self.path, exc)
+            self._loop.call_soon_threadsafe(_settle, ready, None, error)
+            return
+        self._loop.call_soon_threadsafe(_settle, ready, None, None)
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if None in batch:
+                stopping = True
+            self._run_batch(db, [item for item in batch if item is not None])
+        db.close()
+
+    def _run_batch(
+        self, db: sqlite3.Connection, batch: list[tuple[Operation, asyncio.Future[Any]]]
+    ) -> None:
+        assert self._loop is not None
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for operation, future in batch:
+                db.execute("SAVEPOINT op")
+                try:
+                    result = operation(db)
+                except sqlite3.Error as exc:
+                    db.execute("ROLLBACK TO op")
+                    results.append((future, None, _store_error(self.path, exc)))
+                else:
+                    results.append((future, result, None))
+                db.execute("RELEASE op")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            error = _store_error(self.path, exc)
+            results = [(future, None, error) for _, future in batch]
+        for future, result, error in results:
+            self._loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def _submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        if self._loop is None or self._thread is None:
+            raise StoreError(f"store {self.path!r} is not open")
+        future: asyncio.Future[T] = self._loop.create_future()
+        future.add_done_callback(_log_unawaited_failure)
+        self._queue.put((operation, future))
+        return future
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> Awaitable[None]:
+        def operation(db: sqlite3.Connection) -> None:
+            db.execute(sql, params)
+
+        return self._submit(operation)
+
+    async def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return await self._submit(lambda db: db.execute(sql, params).fetchall())
+
+    # --- conversations ----------------------------------------------------------------------
+
+    def save_conversation(self, conv: Conversation) -> Awaitable[None]:
+        row = (
+            conv.shop, conv.conversation, conv.buyer, conv.platform, conv.agent,
+            conv.round_started_at, conv.stage, conv.decided, conv.first_round, conv.asked_at,
+        )  # fmt: skip
+        return self._write(
+            f"INSERT OR REPLACE INTO conversations ({_CONVERSATION_COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            row,
+        )
+
+    async def load_conversations(self) -> list[Conversation]:
+        rows = await self._read(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE round_started_at IS NOT NULL OR asked_at IS NOT NULL"
+        )
+        return [
+            Conversation(s, c, b, p, a, r, stage, bool(d), bool(f), asked)
+            for s, c, b, p, a, r, stage, d, f, asked in rows
+        ]
+
+    # --- KPIs -------------------------------------------------------------------------------
+
+    def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
+        row = (
+            kpi.shop, kpi.agent, kpi.date, kpi.rounds, kpi.answered, kpi.decided,
+            kpi.within_target, kpi.overdue, kpi.response_sum_s, kpi.first_rounds,
+            kpi.first_response_sum_s, kpi.longest_wait_s, kpi.outside_window,
+        )  # fmt: skip
+        return self._write(
+            f"INSERT OR REPLACE INTO kpi ({_KPI_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            row,
+        )
+
+    async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:
+        rows = await self._read(
+            f"SELECT {_KPI_COLUMNS} FROM kpi WHERE date = ? AND (? IS NULL OR shop = ?) "
+            "ORDER BY shop, agent",
+            (date, shop, shop),
+        )
+        return [KpiDay(*row) for row in rows]
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def add_audit(self, record: AuditRecord) -> Awaitable[None]:
+        row = (
+            record.ts, record.shop, record.agent, record.conversation, record.kind,
+            orjson.dumps(record.rules).decode(), orjson.dumps(record.categories).decode(),
+            record.severity, record.text,
+        )  # fmt: skip
+        return self._write(
+            "INSERT INTO audit (ts, shop, agent, conversation, kind, rules, categories,"
+            " severity, text) VALUES (?,?,?,?,?,?,?,?,?)",
+            row,
+        )
+
+    async def list_audit(self, shop: str, since: float, until: float) -> list[AuditRecord]:
+        rows = await self._read(
+            "SELECT ts, shop, agent, conversation, kind, rules, categories, severity, text "
+            "FROM audit WHERE shop = ? AND ts >= ? AND ts < ? ORDER BY ts, id",
+            (shop, since, until),
+        )
+        return [
+            AuditRecord(ts, s, a, c, k, tuple(orjson.loads(r)), tuple(orjson.loads(cat)), sev, t)
+            for ts, s, a, c, k, r, cat, sev, t in rows
+        ]
+
+    # --- usage ------------------------------------------------------------------------------
+
+    def add_usage(self, shop: str, phrase: str) -> Awaitable[None]:
+        return self._write(
+            "INSERT INTO usage (shop, phrase, count) VALUES (?, ?, 1) "
+            "ON CONFLICT (shop, phrase) DO UPDATE SET count = count + 1",
+            (shop, phrase),
+        )
+
+    async def load_usage(self) -> dict[str, dict[str, int]]:
+        rows = await self._read("SELECT shop, phrase, count FROM usage")
+        usage: dict[str, dict[str, int]] = {}
+        for shop, phrase, count in rows:
+            usage.setdefault(shop, {})[phrase] = count
+        return usage
+
+
+def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"sqlite store {path!r} failed: {str(exc).lower()}")
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _log_unawaited_failure(future: asyncio.Future[Any]) -> None:
+    # Marks the exception as retrieved (fire-and-forget writes would otherwise warn at GC) and
+    # makes sure a failed write is never silent, whether or not someone awaits it.
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("store write failed", extra={"error": str(exc)})

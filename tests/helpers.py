@@ -1,0 +1,120 @@
+"""Shared test helpers: a real server on port 0, a protocol client, and the one error assertion."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from aiohttp import web
+from websockets.asyncio.client import ClientConnection, connect
+
+from server.runtime import http
+from server.runtime.app import WS_PORT, create_app
+from server.runtime.service import Service
+from server.settings import Config, Token, load_config
+
+TOKENS = (
+    Token("tok-a1", "alice", "shop-a"),
+    Token("tok-a2", "amy", "shop-a"),
+    Token("tok-b1", "bob", "shop-b"),
+    Token("tok-sup", "lead", "shop-a", supervisor=True),
+)
+
+
+def make_config(**overrides: Any) -> Config:
+    base = load_config({"KEFU_DB": ":memory:", "KEFU_WS_PORT": "0", "KEFU_HTTP_PORT": "0"})
+    return dataclasses.replace(base, tokens=TOKENS, **overrides)
+
+
+@dataclasses.dataclass
+class RunningServer:
+    app: web.Application
+    ws_url: str
+    http_url: str
+
+    @property
+    def service(self) -> Service:
+        return self.app[http.SERVICE]
+
+
+@asynccontextmanager
+async def running_server(config: Config | None = None) -> AsyncIterator[RunningServer]:
+    config = config or make_config()
+    tokens = {t.token: t for t in config.tokens}
+    app = create_app(config, tokens)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, 0)
+    await site.start()
+    http_port = runner.addresses[0][1]
+    try:
+        yield RunningServer(
+            app, f"ws://{config.host}:{app[WS_PORT]}", f"http://{config.host}:{http_port}"
+        )
+    finally:
+        await runner.cleanup()
+
+
+class Client:
+    """A protocol client: sends dicts, receives dicts, and never waits forever."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.welcome: dict[str, Any] = {}
+        self.state: dict[str, Any] = {}
+        self.pending: list[dict[str, Any]] = []  # frames received while waiting for an answer
+
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        await self.conn.send(
+            frame if isinstance(frame, (str, bytes)) else orjson.dumps(frame).decode()
+        )
+
+    async def recv(self, wait_s: float = 5.0) -> dict[str, Any]:
+        if self.pending:
+            return self.pending.pop(0)
+        return orjson.loads(await asyncio.wait_for(self.conn.recv(), wait_s))
+
+    async def recv_type(self, kind: str, wait_s: float = 5.0) -> dict[str, Any]:
+        """The next frame of type ``kind``, skipping others (e.g. pushes racing an answer)."""
+        while True:
+            frame = await self.recv(wait_s)
+            if frame["type"] == kind:
+                return frame
+
+    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Send a frame with an id and return the frame whose ``ref`` answers it."""
+        await self.send(frame)
+        skipped = []
+        while True:
+            answer = orjson.loads(await asyncio.wait_for(self.conn.recv(), 5.0))
+            if answer.get("ref") == frame["id"]:
+                self.pending += skipped
+                return answer
+            skipped.append(answer)
+
+
+@asynccontextmanager
+async def client(
+    url: str, token: str = "tok-a1", platform: str = "taobao", **hello: Any
+) -> AsyncIterator[Client]:
+    async with connect(url, compression=None) as conn:
+        c = Client(conn)
+        await c.send({"type": "hello", "token": token, "platform": platform, **hello})
+        c.welcome = await c.recv()
+        assert c.welcome["type"] == "welcome", c.welcome
+        c.state = await c.recv()
+        assert c.state["type"] == "state", c.state
+        yield c
+
+
+def assert_error(frame: dict[str, Any], code: str, error: str, ref: Any = None) -> None:
+    """The one check of an error frame, for websocket and HTTP alike."""
+    expected = {"type": "error", "code": code, "error": error}
+    if ref is not None:
+        expected["ref"] = ref
+    got = {k: v for k, v in frame.items() if k != "seq"}
+    assert got == expected
