@@ -1,0 +1,104 @@
+"""One contract, every backend: what is written can be read back, exactly, after a reopen."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from server.core.kpi import KpiDay
+from server.core.tracker import Conversation
+from server.errors import StoreError
+from server.storage import AuditRecord, MemoryStore, SQLiteStore, Store
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request, tmp_path: Path) -> Callable[[], Store]:
+    """A factory: calling it twice gives the same data (a reopen), as each backend allows."""
+    memory = MemoryStore()
+    if request.param == "memory":
+        return lambda: memory
+    return lambda: SQLiteStore(str(tmp_path / "kefu.db"))
+
+
+@pytest.fixture
+async def store(make_store) -> AsyncIterator[Store]:
+    store = make_store()
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def reopen(store: Store, make_store: Callable[[], Store]) -> Store:
+    await store.close()
+    again = make_store()
+    await again.open()
+    return again
+
+
+async def test_conversations_round_trip_and_only_open_ones_load(store, make_store):
+    waiting = Conversation("s1", "c1", "b1", "jd", "alice", 100.5, 2, True, False, None)
+    asked = Conversation("s1", "c2", "b2", "taobao", "amy", None, 0, False, False, 300.0)
+    idle = Conversation("s2", "c3", "b3", "pdd", "bob")
+    for conv in (waiting, asked, idle):
+        await store.save_conversation(conv)
+    waiting.stage = 3  # saved records are copies: later changes are not written
+    store = await reopen(store, make_store)
+    loaded = sorted(await store.load_conversations(), key=lambda c: c.conversation)
+    waiting.stage = 2
+    assert loaded == [waiting, asked]
+    await store.close()
+
+
+async def test_kpi_upsert_and_load_by_shop_and_date(store, make_store):
+    day = KpiDay("s1", "alice", "2026-11-20", rounds=3, answered=2, decided=2, within_target=1)
+    await store.save_kpi(day)
+    day.rounds = 4
+    await store.save_kpi(day)
+    await store.save_kpi(KpiDay("s2", "bob", "2026-11-20", rounds=1))
+    await store.save_kpi(KpiDay("s1", "alice", "2026-11-21", rounds=9))
+    store = await reopen(store, make_store)
+    assert await store.load_kpis("s1", "2026-11-20") == [day]
+    assert [k.shop for k in await store.load_kpis(None, "2026-11-20")] == ["s1", "s2"]
+    await store.close()
+
+
+async def test_audit_range_is_half_open_and_per_shop(store):
+    def record(ts: float, shop: str = "s1") -> AuditRecord:
+        return AuditRecord(ts, shop, "alice", "c1", "check", ("offsite.wechat",), ("offsite",),
+                           "block", "加我[已隐藏]")  # fmt: skip
+
+    for ts in (10.0, 20.0, 30.0):
+        await store.add_audit(record(ts))
+    await store.add_audit(record(15.0, "s2"))
+    assert [r.ts for r in await store.list_audit("s1", 10.0, 30.0)] == [10.0, 20.0]
+    assert await store.list_audit("s1", 20.0, 21.0) == [record(20.0)]
+
+
+async def test_usage_counts_add_up(store, make_store):
+    for phrase in ("p1", "p1", "p2"):
+        await store.add_usage("s1", phrase)
+    await store.add_usage("s2", "p1")
+    store = await reopen(store, make_store)
+    assert await store.load_usage() == {"s1": {"p1": 2, "p2": 1}, "s2": {"p1": 1}}
+    await store.close()
+
+
+async def test_sqlite_refuses_a_newer_schema(tmp_path):
+    import sqlite3
+
+    path = str(tmp_path / "future.db")
+    sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()
+    with pytest.raises(StoreError) as caught:
+        await SQLiteStore(path).open()
+    assert str(caught.value) == (
+        f"database {path!r} has schema version 99, newer than this server's 1"
+    )
+
+
+async def test_sqlite_unwritable_path_is_a_store_error(tmp_path):
+    path = str(tmp_path / "missing-dir" / "kefu.db")
+    with pytest.raises(StoreError) as caught:
+        await SQLiteStore(path).open()
+    assert str(caught.value) == f"sqlite store {path!r} failed: unable to open database file"

@@ -1,0 +1,34 @@
+"""The core stays pure: no sockets, no event loop, no database (design.md section 2.1)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+CORE = Path(__file__).parent.parent / "server" / "core"
+FORBIDDEN = {"asyncio", "websockets", "aiohttp", "sqlite3", "redis", "socket"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_core_imports_no_io():
+    offenders = {
+        str(path.relative_to(CORE)): sorted(imported_modules(path) & FORBIDDEN)
+        for path in CORE.rglob("*.py")
+        if imported_modules(path) & FORBIDDEN
+    }
+    assert offenders == {}
+
+
+def test_core_does_not_import_the_runtime_or_storage():
+    for path in CORE.rglob("*.py"):
+        source = path.read_text()
+        assert "server.runtime" not in source and "server.storage" not in source, path

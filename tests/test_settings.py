@@ -1,0 +1,72 @@
+"""Settings: one table, env over YAML over default, errors that name the setting and the value."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.errors import SettingsError
+from server.settings import DEFAULT_TIMERS, SETTINGS, Token, load_config
+
+
+def test_defaults():
+    config = load_config({})
+    assert (config.host, config.ws_port, config.http_port) == ("127.0.0.1", 8765, 8766)
+    assert config.tokens == () and config.loopback_only
+    assert config.timers == DEFAULT_TIMERS
+
+
+def test_tokens_parse_with_optional_supervisor_role():
+    config = load_config({"KEFU_TOKENS": "t1:alice:shop1, t2:lead:shop1:supervisor"})
+    assert config.tokens == (Token("t1", "alice", "shop1"), Token("t2", "lead", "shop1", True))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KEFU_WS_PORT": "70000"}, "invalid value for KEFU_WS_PORT: '70000'"),
+        ({"KEFU_RATE": "-1"}, "invalid value for KEFU_RATE: '-1'"),
+        ({"KEFU_TARGET_RATE": "1.5"}, "invalid value for KEFU_TARGET_RATE: '1.5'"),
+        ({"KEFU_FAIL_CLOSED": "maybe"}, "invalid value for KEFU_FAIL_CLOSED: 'maybe'"),
+        ({"KEFU_TOKENS": "only-a-token"}, "invalid value for KEFU_TOKENS: <hidden>"),
+    ],
+)
+def test_invalid_values_name_the_setting(env, message):
+    with pytest.raises(SettingsError) as caught:
+        load_config(env)
+    assert str(caught.value) == message
+
+
+def test_yaml_file_sets_values_and_timers(tmp_path):
+    path = tmp_path / "kefu.yaml"
+    path.write_text("ws_port: 9000\ntimers:\n  jd: {warn_s: 5, due_s: 10}\n")
+    config = load_config({"KEFU_CONFIG": str(path)})
+    assert config.ws_port == 9000
+    assert (config.timers["jd"].warn_s, config.timers["jd"].due_s) == (5.0, 10.0)
+    assert config.timers["jd"].overdue_s == 180.0
+    assert load_config({"KEFU_CONFIG": str(path), "KEFU_WS_PORT": "9001"}).ws_port == 9001
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("ws_prot: 1\n", "{path}: unknown setting: 'ws_prot'"),
+        ("timers:\n  amazon: {warn_s: 1}\n", "timers: unknown platform: 'amazon'"),
+        ("timers:\n  jd: {warn_s: -1}\n",
+         "timers.jd.warn_s: expected a positive number of seconds, got -1"),
+        ("timers:\n  jd: {warn_s: 50}\n",
+         "timers.jd: expected warn_s <= due_s <= overdue_s, got 50 / 30 / 180"),
+        ("a: [1\n", "{path}:2: invalid yaml: expected ',' or ']', but got '<stream end>'"),
+    ],
+)  # fmt: skip
+def test_invalid_yaml_settings(tmp_path, yaml_text, message):
+    path = tmp_path / "kefu.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(SettingsError) as caught:
+        load_config({"KEFU_CONFIG": str(path)})
+    assert str(caught.value) == message.format(path=path)
+
+
+def test_every_setting_has_help_and_a_parsable_default():
+    for setting in SETTINGS:
+        assert setting.name.startswith("KEFU_") and setting.help.endswith(".")
+        setting.parse(setting.default)
