@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,11 +42,26 @@ class RunningServer:
         return self.app[http.SERVICE]
 
 
+class FakeClock:
+    """Epoch time that moves only when a test says so."""
+
+    def __init__(self, now: float = 1_795_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def jump(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @asynccontextmanager
-async def running_server(config: Config | None = None) -> AsyncIterator[RunningServer]:
+async def running_server(
+    config: Config | None = None, clock: Callable[[], float] = time.time
+) -> AsyncIterator[RunningServer]:
     config = config or make_config()
     tokens = {t.token: t for t in config.tokens}
-    app = create_app(config, tokens)
+    app = create_app(config, tokens, clock)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, 0)
@@ -66,6 +82,7 @@ class Client:
         self.conn = conn
         self.welcome: dict[str, Any] = {}
         self.state: dict[str, Any] = {}
+        self.replayed: list[dict[str, Any]] = []  # missed pushes resent after welcome
         self.pending: list[dict[str, Any]] = []  # frames received while waiting for an answer
 
     async def send(self, frame: dict[str, Any] | str | bytes) -> None:
@@ -106,6 +123,8 @@ async def client(
         await c.send({"type": "hello", "token": token, "platform": platform, **hello})
         c.welcome = await c.recv()
         assert c.welcome["type"] == "welcome", c.welcome
+        for _ in range(c.welcome["resumed"]):
+            c.replayed.append(await c.recv())
         c.state = await c.recv()
         assert c.state["type"] == "state", c.state
         yield c

@@ -11,7 +11,8 @@ import logging
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +33,8 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 WS = web.AppKey("ws", WebsocketServer)
 WS_PORT = web.AppKey("ws_port", int)
+Clock = Callable[[], float]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 
 def resolve_tokens(config: Config) -> dict[str, Token]:
@@ -69,11 +72,11 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
-    service = Service(app[CONFIG], app[STORE], Metrics())
+    service = Service(app[CONFIG], app[STORE], Metrics(), app[CLOCK])
     await service.start()
     app[http.SERVICE] = service
     yield
-    service.stop()
+    await service.stop()
 
 
 async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -84,9 +87,12 @@ async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:
     await ws.stop()
 
 
-def create_app(config: Config, tokens: dict[str, Token]) -> web.Application:
+def create_app(
+    config: Config, tokens: dict[str, Token], clock: Callable[[], float] = time.time
+) -> web.Application:
     app = web.Application(middlewares=[http.errors_as_frames], client_max_size=256 * 1024)
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[http.TOKENS] = tokens
     app.cleanup_ctx.extend([_store_ctx, _service_ctx, _websocket_ctx])
     http.add_routes(app)

@@ -7,6 +7,8 @@ the shop always comes from the token.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from server import __version__, protocol
-from server.errors import BadField, Forbidden, KefuError, NotAuthenticated
+from server.errors import BadField, BadSignature, Forbidden, KefuError, NotAuthenticated
 from server.runtime.service import Service
 from server.settings import Token
 
@@ -106,6 +108,50 @@ async def kpi(request: web.Request) -> web.Response:
     return json_response(report)
 
 
+SIGNATURE_HEADER = "X-Kefu-Signature"
+
+
+async def post_order(request: web.Request) -> web.Response:
+    """An order event from an order system or ERP, signed with the shop's secret.
+
+    ``POST /api/orders?shop=<shop>`` with the same JSON body as the ``order`` message and
+    ``X-Kefu-Signature: sha256=<hex HMAC-SHA256 of the body>``. Answers after the commit.
+    """
+    service = request.app[SERVICE]
+    shop = request.query.get("shop", "")
+    body = await request.read()
+    secret = service.config.order_secrets.get(shop)
+    if secret is None:
+        raise BadSignature(f"no order secret configured for shop {protocol.quote(shop)}")
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(request.headers.get(SIGNATURE_HEADER, ""), expected):
+        raise BadSignature(f"missing or wrong {SIGNATURE_HEADER} header")
+    message = protocol.decode(_as_order(body))
+    changed = await service.take_order(service.order_event(shop, message))
+    return json_response({"type": "ack", "ref": message.get("id"), "changed": changed})
+
+
+def _as_order(body: bytes) -> bytes:
+    """The body with ``type: order`` added, so it is validated exactly like the message."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body  # decode() reports it
+    if isinstance(document, dict):
+        document["type"] = "order"
+        return orjson.dumps(document)
+    return body
+
+
+async def nudge_outcomes(request: web.Request) -> web.Response:
+    token = authenticate(request)
+    service = request.app[SERVICE]
+    date = request.query.get("date") or service.tracker.days.date_of(service.clock())
+    if not _DATE.fullmatch(date):
+        raise BadField(f"query 'date' must be YYYY-MM-DD, got {protocol.quote(date)}")
+    return json_response(await service.nudge_outcomes(shop_of(request, token), date))
+
+
 async def index(request: web.Request) -> web.Response:
     links = "".join(
         f'<li><a href="{path}">{label}</a></li>'
@@ -133,6 +179,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/kpi", kpi)
+    app.router.add_post("/api/orders", post_order)
+    app.router.add_get("/api/nudges/outcomes", nudge_outcomes)
     app.router.add_get("/demo", demo_redirect)
     app.router.add_get("/demo/", demo_index)
     if (STATIC / "demo").is_dir():

@@ -41,6 +41,13 @@ class Scheduler:
         self._armed_at = wake
         self._handle = loop.call_at(loop.time() + max(0.0, wake - self._clock()), self._run)
 
+    def rearm(self) -> None:
+        """Arm again from scratch: the clock jumped (a suspended machine, a test's fake clock)."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._armed_at = None
+        self.poke()
+
     def _run(self) -> None:
         self._handle = None
         self._armed_at = None

@@ -7,12 +7,16 @@ frame, so an agent cannot reach another shop's data.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from server import protocol
+from server.core.nudgebook import Deliver, NudgeBook, SaveNudges
+from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.tracker import Effect, Push, SaveConversation, SaveKpi, Tracker
 from server.errors import KefuError
 from server.runtime.metrics import Metrics
@@ -24,6 +28,10 @@ from server.storage import Store
 log = logging.getLogger("kefu.service")
 
 Handler = Callable[[Session, dict[str, Any]], Awaitable[None]]
+
+# A buyer complaining has an open after-sales round: no payment reminders for them (issue 6).
+COMPLAINT_WORDS = ("投诉", "差评", "退款", "破损", "坏了", "质量问题", "维权", "假货")
+AFTER_SALES_OPEN_S = 86400.0
 
 # A line's own timestamp is trusted back to this far (history shown when the console opens);
 # anything older, or in the future, is taken as seen now.
@@ -44,10 +52,18 @@ class Service:
         self.clock = clock
         self.registry = Registry(clock())
         self.tracker = Tracker(config.timers, config.timezone, config.target_rate)
-        self.scheduler = Scheduler(self.tracker.next_wake, self._on_time, clock)
+        self.nudges = NudgeBook(
+            NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges})
+        )
+        self.scheduler = Scheduler(self._next_wake, self._on_time, clock)
+        self.complaints: dict[tuple[str, str], float] = {}
+        self.order_lock = asyncio.Lock()  # one order event at a time: prepare, store, commit
+        self.deliveries: set[asyncio.Task[None]] = set()
         self.library_version = "none"
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
+            "order": self.on_order,
+            "nudge_ack": self.on_nudge_ack,
             "focus": self.on_focus,
             "suggestion_used": self.on_suggestion_used,
             "ping": self.on_ping,
@@ -58,11 +74,19 @@ class Service:
         conversations = await self.store.load_conversations()
         kpis = await self.store.load_kpis(None, self.tracker.days.date_of(now))
         self.tracker.restore(conversations, kpis)
+        orders = await self.store.load_orders(now)
+        nudges = await self.store.load_open_nudges()
+        self.nudges.restore(orders, nudges)
         self.scheduler.poke()
-        log.info("service started", extra={"open_conversations": len(conversations)})
+        log.info(
+            "service started",
+            extra={"open_conversations": len(conversations), "open_nudges": len(nudges)},
+        )
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.scheduler.stop()
+        if self.deliveries:
+            await asyncio.gather(*self.deliveries, return_exceptions=True)
 
     # --- effects ----------------------------------------------------------------------------
 
@@ -75,8 +99,49 @@ class Service:
             elif isinstance(effect, SaveKpi):
                 self.store.save_kpi(effect.kpi)
 
+    def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
+        """Store each change; push a delivery only once the store has committed it."""
+        saved: Awaitable[None] | None = None
+        for effect in effects:
+            if isinstance(effect, SaveNudges):
+                saved = self.store.save_nudges(effect.nudges, effect.order)
+            else:
+                assert saved is not None, "a delivery always follows its save"
+                task = asyncio.get_running_loop().create_task(self._deliver(saved, effect))
+                self.deliveries.add(task)
+                task.add_done_callback(self.deliveries.discard)
+
+    async def _deliver(self, saved: Awaitable[None], delivery: Deliver) -> None:
+        try:
+            await saved
+        except KefuError:
+            return  # logged by the store; still pending there, so it fires after a restart
+        self.registry.push(delivery.nudge.shop, delivery.agent, dict(delivery.frame))
+
+    def _next_wake(self) -> float | None:
+        wakes = [w for w in (self.tracker.next_wake(), self.nudges.next_wake()) if w is not None]
+        return min(wakes, default=None)
+
     def _on_time(self, now: float) -> None:
         self.apply(self.tracker.advance(now))
+        self.apply_nudges(self.nudges.advance(now, self))
+
+    # --- what the nudge book asks about the world (server.core.nudgebook.World) -------------
+
+    def question_open(self, shop: str, conversation: str | None) -> bool:
+        conv = self.tracker.conversations.get((shop, conversation or ""))
+        return conv is not None and conv.round_started_at is not None
+
+    def after_sales_open(self, shop: str, conversation: str | None) -> bool:
+        since = self.complaints.get((shop, conversation or ""))
+        return since is not None and self.clock() - since < AFTER_SALES_OPEN_S
+
+    def owner(self, shop: str, conversation: str | None) -> str | None:
+        conv = self.tracker.conversations.get((shop, conversation or ""))
+        return conv.agent if conv is not None else None
+
+    def online_agents(self, shop: str) -> list[str]:
+        return sorted(self.registry.online_agents(shop))
 
     # --- session ----------------------------------------------------------------------------
 
@@ -114,6 +179,8 @@ class Service:
         for _, data, kind in replay or ():
             session.enqueue(data, kind)
         self.registry.reply(session, self.state_frame(session))
+        now = self.clock()
+        self.apply_nudges(self.nudges.agent_connected(session.shop, session.agent, now, self))
 
     def state_frame(self, session: Session) -> dict[str, Any]:
         now = self.clock()
@@ -127,7 +194,10 @@ class Service:
         return {
             "type": "state",
             "conversations": sorted(conversations, key=lambda c: c["started_at"]),
-            "nudges": [],
+            "nudges": [
+                self.nudges.frame(nudge)
+                for nudge in self.nudges.delivered_to(session.shop, session.agent)
+            ],
             "kpi": kpi.report(self.config.target_rate),
         }
 
@@ -155,6 +225,8 @@ class Service:
         )
         if message["from"] == "buyer":
             self.apply(self.tracker.buyer_message(*args))
+            if any(word in message["text"] for word in COMPLAINT_WORDS):
+                self.complaints[(session.shop, message["conversation"])] = ts
             self.registry.reply(
                 session,
                 {
@@ -168,8 +240,61 @@ class Service:
             self.apply(
                 self.tracker.agent_message(*args, message["text"], bool(message.get("auto")))
             )
+            if not message.get("auto"):
+                self.nudges.conversation_answered(session.shop, message["conversation"], ts)
             self._ack(session, message)
         self.scheduler.poke()
+
+    def order_event(self, shop: str, message: dict[str, Any]) -> OrderEvent:
+        return OrderEvent(
+            shop,
+            message["order"],
+            message["buyer"],
+            OrderStatus(message["status"]),
+            message.get("conversation"),
+            message.get("amount"),
+            self._line_time(message) if "ts" in message else None,
+        )
+
+    async def on_order(self, session: Session, message: dict[str, Any]) -> None:
+        await self.take_order(self.order_event(session.shop, message))
+        self._ack(session, message)
+
+    async def take_order(self, event: OrderEvent) -> bool:
+        """Apply an order event durably: acknowledged only after the store committed it.
+
+        Returns whether it changed anything (False for a repeat)."""
+        async with self.order_lock:
+            change = self.nudges.prepare(event, self.clock())
+            if change is None:
+                return False
+            await self.store.save_nudges(change.nudges, change.order)
+            self.nudges.commit(change)
+        self.scheduler.poke()
+        return True
+
+    async def on_nudge_ack(self, session: Session, message: dict[str, Any]) -> None:
+        saved = self.nudges.ack(
+            session.shop,
+            session.agent,
+            message["nudge"],
+            message["action"],
+            message.get("snooze_s"),
+            self.clock(),
+        )
+        await self.store.save_nudges(saved.nudges, saved.order)
+        self.scheduler.poke()
+        self._ack(session, message)
+
+    async def nudge_outcomes(self, shop: str, date: str) -> dict[str, Any]:
+        """How many unpaid orders were first nudged on ``date``, and how many then paid."""
+        policy = self.nudges.policy
+        day_start = policy.clock.at(dt.date.fromisoformat(date), dt.time(0, 0))
+        orders, fired = await self.store.load_nudge_history(shop, day_start - policy.close_after_s)
+        by_key = {(o.shop, o.order): o for o in orders}
+        outcome = daily_outcomes(fired, by_key, policy).get((shop, dt.date.fromisoformat(date)))
+        nudged, paid = (outcome.nudged, outcome.paid) if outcome else (0, 0)
+        return {"shop": shop, "date": date, "nudged": nudged, "paid": paid}
 
     async def on_focus(self, session: Session, message: dict[str, Any]) -> None:
         session.focus = message["conversation"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from server import protocol
 from server.errors import KefuError, NotAuthenticated, ProtocolError
@@ -61,7 +62,7 @@ class WebsocketServer:
             self.config.ws_port,
             # None admits clients that send no Origin (non-browser agents, tests); browsers
             # must come from an allowed Origin or get HTTP 403 at the handshake.
-            origins=[None, *self.config.origins],
+            origins=[None, *(Origin(origin) for origin in self.config.origins)],
             compression=None,
             max_size=self.config.max_frame,
             ping_interval=self.config.ping_interval_s,

@@ -8,10 +8,12 @@ translate their own failures into :class:`server.errors.StoreError` at this edge
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Generator, Sequence
 from dataclasses import dataclass
 
 from server.core.kpi import KpiDay
+from server.core.nudgebook import Nudge
+from server.core.nudges import FiredNudge, Order
 from server.core.tracker import Conversation
 
 
@@ -81,14 +83,34 @@ class Store(abc.ABC):
     async def load_usage(self) -> dict[str, dict[str, int]]:
         """Use counts as ``{shop: {phrase: count}}``."""
 
+    # orders and nudges (durable: await the write before acknowledging)
+
+    @abc.abstractmethod
+    def save_nudges(self, nudges: Sequence[Nudge], order: Order | None) -> Awaitable[None]:
+        """Upsert an order and some of its nudges in one transaction; copied at call time."""
+
+    @abc.abstractmethod
+    async def load_orders(self, open_at: float) -> list[Order]:
+        """Every order that has not auto-closed by ``open_at`` (so repeats stay idempotent)."""
+
+    @abc.abstractmethod
+    async def load_open_nudges(self) -> list[Nudge]:
+        """Every nudge that is not done."""
+
+    @abc.abstractmethod
+    async def load_nudge_history(
+        self, shop: str, since: float
+    ) -> tuple[list[Order], list[FiredNudge]]:
+        """A shop's orders with a nudge fired since ``since``, and those first firings."""
+
 
 class Done:
     """An awaitable that is already complete: what a write returns when it took effect at once."""
 
     __slots__ = ()
 
-    def __await__(self):  # type: ignore[no-untyped-def]
-        return iter(())
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
 
 
-DONE = Done()
+WRITTEN = Done()

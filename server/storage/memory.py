@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 from server.core.kpi import KpiDay
+from server.core.nudgebook import DONE, Nudge
+from server.core.nudges import FiredNudge, Order
 from server.core.tracker import Conversation
-from server.storage.base import DONE, AuditRecord, Store
+from server.storage.base import WRITTEN, AuditRecord, Store
 
 
 class MemoryStore(Store):
@@ -17,6 +19,8 @@ class MemoryStore(Store):
         self.kpis: dict[tuple[str, str, str], KpiDay] = {}
         self.audit: list[AuditRecord] = []
         self.usage: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.orders: dict[tuple[str, str], Order] = {}
+        self.nudges: dict[tuple[str, str], Nudge] = {}
 
     async def open(self) -> None:
         return None
@@ -26,7 +30,7 @@ class MemoryStore(Store):
 
     def save_conversation(self, conv: Conversation) -> Awaitable[None]:
         self.conversations[conv.key] = dataclasses.replace(conv, deadline=None)
-        return DONE
+        return WRITTEN
 
     async def load_conversations(self) -> list[Conversation]:
         return [
@@ -37,7 +41,7 @@ class MemoryStore(Store):
 
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
         self.kpis[kpi.key] = dataclasses.replace(kpi)
-        return DONE
+        return WRITTEN
 
     async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:
         return [
@@ -48,7 +52,7 @@ class MemoryStore(Store):
 
     def add_audit(self, record: AuditRecord) -> Awaitable[None]:
         self.audit.append(record)
-        return DONE
+        return WRITTEN
 
     async def list_audit(self, shop: str, since: float, until: float) -> list[AuditRecord]:
         return sorted(
@@ -58,7 +62,31 @@ class MemoryStore(Store):
 
     def add_usage(self, shop: str, phrase: str) -> Awaitable[None]:
         self.usage[shop][phrase] += 1
-        return DONE
+        return WRITTEN
 
     async def load_usage(self) -> dict[str, dict[str, int]]:
         return {shop: dict(counts) for shop, counts in self.usage.items()}
+
+    def save_nudges(self, nudges: Sequence[Nudge], order: Order | None) -> Awaitable[None]:
+        if order is not None:
+            self.orders[(order.shop, order.order)] = order
+        for nudge in nudges:
+            self.nudges[nudge.key] = dataclasses.replace(nudge, wake=None)
+        return WRITTEN
+
+    async def load_orders(self, open_at: float) -> list[Order]:
+        return [order for order in self.orders.values() if order.closes_at > open_at]
+
+    async def load_open_nudges(self) -> list[Nudge]:
+        return [dataclasses.replace(n) for n in self.nudges.values() if n.state != DONE]
+
+    async def load_nudge_history(
+        self, shop: str, since: float
+    ) -> tuple[list[Order], list[FiredNudge]]:
+        fired = [
+            FiredNudge(n.shop, n.order, n.fired_at)
+            for n in self.nudges.values()
+            if n.shop == shop and n.fired_at is not None and n.fired_at >= since
+        ]
+        wanted = {f.order for f in fired}
+        return [o for o in self.orders.values() if o.shop == shop and o.order in wanted], fired

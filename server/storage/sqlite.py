@@ -14,12 +14,14 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
 
 from server.core.kpi import KpiDay
+from server.core.nudgebook import Nudge
+from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
 from server.storage.base import AuditRecord, Store
@@ -54,6 +56,31 @@ MIGRATIONS: tuple[str, ...] = (
         shop TEXT NOT NULL, phrase TEXT NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (shop, phrase));
     """,
+    # 2: orders and their nudges
+    """
+    CREATE TABLE orders (
+        shop TEXT NOT NULL, order_id TEXT NOT NULL, buyer TEXT NOT NULL, conversation TEXT,
+        status TEXT NOT NULL, amount TEXT, created_at REAL NOT NULL, closes_at REAL NOT NULL,
+        updated_at REAL NOT NULL, paid_at REAL, PRIMARY KEY (shop, order_id));
+    CREATE INDEX orders_closes_at ON orders (closes_at);
+    CREATE TABLE nudges (
+        shop TEXT NOT NULL, id TEXT NOT NULL, order_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+        kind TEXT NOT NULL, due_at REAL NOT NULL, state TEXT NOT NULL, agent TEXT,
+        delivered_at REAL, fired_at REAL, outcome TEXT, closed_at REAL, waiting INTEGER NOT NULL,
+        PRIMARY KEY (shop, id),
+        FOREIGN KEY (shop, order_id) REFERENCES orders (shop, order_id));
+    CREATE INDEX nudges_state ON nudges (state);
+    CREATE INDEX nudges_fired ON nudges (shop, fired_at);
+    """,
+)
+
+_ORDER_COLUMNS = (
+    "shop, order_id, buyer, conversation, status, amount, created_at, closes_at, updated_at,"
+    " paid_at"
+)
+_NUDGE_COLUMNS = (  # in the order of Nudge's fields
+    "id, shop, order_id, attempt, kind, due_at, state, agent, delivered_at, fired_at, outcome,"
+    " closed_at, waiting"
 )
 
 _CONVERSATION_COLUMNS = (
@@ -119,7 +146,7 @@ class SQLiteStore(Store):
         try:
             db = self._connect()
         except (sqlite3.Error, StoreError) as exc:
-            error = exc if isinstance(exc, StoreError) else _store_error(self.path, exc)
+            error: StoreError = exc if isinstance(exc, StoreError) else _store_error(self.path, exc)
             self._loop.call_soon_threadsafe(_settle, ready, None, error)
             return
         self._loop.call_soon_threadsafe(_settle, ready, None, None)
@@ -154,8 +181,8 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            error = _store_error(self.path, exc)
-            results = [(future, None, error) for _, future in batch]
+            failure = _store_error(self.path, exc)
+            results = [(future, None, failure) for _, future in batch]
         for future, result, error in results:
             self._loop.call_soon_threadsafe(_settle, future, result, error)
 
@@ -260,6 +287,85 @@ class SQLiteStore(Store):
         for shop, phrase, count in rows:
             usage.setdefault(shop, {})[phrase] = count
         return usage
+
+    # --- orders and nudges ------------------------------------------------------------------
+
+    def save_nudges(self, nudges: Sequence[Nudge], order: Order | None) -> Awaitable[None]:
+        order_row = None if order is None else (
+            order.shop, order.order, order.buyer, order.conversation, str(order.status),
+            order.amount, order.created_at, order.closes_at, order.updated_at, order.paid_at,
+        )  # fmt: skip
+        nudge_rows = [
+            (
+                n.id,
+                n.shop,
+                n.order,
+                n.attempt,
+                n.kind,
+                n.due_at,
+                n.state,
+                n.agent,
+                n.delivered_at,
+                n.fired_at,
+                n.outcome,
+                n.closed_at,
+                n.waiting,
+            )  # fmt: skip
+            for n in nudges
+        ]
+
+        def operation(db: sqlite3.Connection) -> None:
+            if order_row is not None:
+                db.execute(
+                    f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    order_row,
+                )
+            db.executemany(
+                f"INSERT OR REPLACE INTO nudges ({_NUDGE_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                nudge_rows,
+            )
+
+        return self._submit(operation)
+
+    async def load_orders(self, open_at: float) -> list[Order]:
+        rows = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE closes_at > ?", (open_at,)
+        )
+        return [_order(row) for row in rows]
+
+    async def load_open_nudges(self) -> list[Nudge]:
+        rows = await self._read(f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE state != 'done'")
+        return [_nudge(row) for row in rows]
+
+    async def load_nudge_history(
+        self, shop: str, since: float
+    ) -> tuple[list[Order], list[FiredNudge]]:
+        fired = await self._read(
+            "SELECT shop, order_id, fired_at FROM nudges WHERE shop = ? AND fired_at >= ?",
+            (shop, since),
+        )
+        orders = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE shop = ? AND order_id IN "
+            "(SELECT order_id FROM nudges WHERE shop = ? AND fired_at >= ?)",
+            (shop, shop, since),
+        )
+        return [_order(row) for row in orders], [FiredNudge(*row) for row in fired]
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    shop, order, buyer, conversation, status, amount, created, closes, updated, paid = row
+    return Order(
+        shop, order, buyer, conversation, OrderStatus(status), amount, created, closes, updated,
+        paid,
+    )  # fmt: skip
+
+
+def _nudge(row: tuple[Any, ...]) -> Nudge:
+    nudge = Nudge(*row)
+    nudge.waiting = bool(nudge.waiting)  # SQLite keeps booleans as integers
+    return nudge
 
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:

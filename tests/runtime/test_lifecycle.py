@@ -23,7 +23,11 @@ async def test_make_run_prints_urls_and_a_demo_token_that_gets_welcome(tmp_path)
         async with connect(server.urls["websocket"]) as conn:
             await conn.send(orjson.dumps({"type": "hello", "token": token, "platform": "tmall"}))
             welcome = orjson.loads(await conn.recv())
-            assert (welcome["type"], welcome["agent"], welcome["shop"]) == ("welcome", "demo", "demo")
+            assert (welcome["type"], welcome["agent"], welcome["shop"]) == (
+                "welcome",
+                "demo",
+                "demo",
+            )
     finally:
         assert server.stop() == 0
     # The demo token is kept with the database, so a restart accepts the saved one.
@@ -89,4 +93,7 @@ def test_an_invalid_setting_stops_start_up(tmp_path):
         text=True,
         timeout=30,
     )
-    assert (result.returncode, result.stderr) == (2, "kefu: invalid value for KEFU_WS_PORT: 'http'\n")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "kefu: invalid value for KEFU_WS_PORT: 'http'\n",
+    )

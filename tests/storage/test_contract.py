@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from server.core.kpi import KpiDay
+from server.core.nudgebook import Nudge
+from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
 from server.storage import AuditRecord, MemoryStore, SQLiteStore, Store
@@ -93,7 +95,7 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path):
     with pytest.raises(StoreError) as caught:
         await SQLiteStore(path).open()
     assert str(caught.value) == (
-        f"database {path!r} has schema version 99, newer than this server's 1"
+        f"database {path!r} has schema version 99, newer than this server's 2"
     )
 
 
@@ -102,3 +104,27 @@ async def test_sqlite_unwritable_path_is_a_store_error(tmp_path):
     with pytest.raises(StoreError) as caught:
         await SQLiteStore(path).open()
     assert str(caught.value) == f"sqlite store {path!r} failed: unable to open database file"
+
+
+def order(
+    number: str, status: OrderStatus = OrderStatus.CREATED, closes_at: float = 1000.0
+) -> Order:
+    return Order("s1", number, "b1", "c1", status, "99.00", 10.0, closes_at, 10.0,
+                 None if status is OrderStatus.CREATED else 50.0)  # fmt: skip
+
+
+async def test_orders_and_nudges_commit_together_and_reload(store, make_store):
+    pending = Nudge("n-o1-1", "s1", "o1", 1, "reminder", 910.0)
+    delivered = Nudge("n-o1-2", "s1", "o1", 2, "follow_up", 920.0, "delivered", "alice", 925.0,
+                      925.0)  # fmt: skip
+    done = Nudge("n-o2-1", "s1", "o2", 1, "reminder", 930.0, "done", "amy", 931.0, 931.0,
+                 "sent", 940.0)  # fmt: skip
+    await store.save_nudges([pending, delivered], order("o1"))
+    await store.save_nudges([done], order("o2", OrderStatus.PAID))
+    await store.save_nudges([], order("o3", closes_at=100.0))
+    store = await reopen(store, make_store)
+    assert sorted(o.order for o in await store.load_orders(500.0)) == ["o1", "o2"]
+    assert sorted(await store.load_open_nudges(), key=lambda n: n.id) == [pending, delivered]
+    orders, fired = await store.load_nudge_history("s1", 926.0)
+    assert ([o.order for o in orders], fired) == (["o2"], [FiredNudge("s1", "o2", 931.0)])
+    await store.close()

@@ -1,0 +1,349 @@
+"""Every unpaid order of the process and its nudges: the state machine the runtime drives.
+
+The policy (:mod:`server.core.nudges`) says *when*; this keeps *what is where*: which nudge is
+pending, which was delivered to whom and not yet acted on, which is done and how. Like the
+tracker it holds one heap of deadlines with lazy deletion and hands back effects; the runtime
+stores them and delivers ``nudge`` frames only after the store has committed the delivery, so a
+crash can cause a redelivery (which clients drop by nudge id) but never a second firing.
+
+A nudge's life: ``pending`` → (due; an agent is online) ``delivered`` → (``nudge_ack``) ``done``.
+``done`` carries the outcome: ``sent``, ``dismissed``, ``cancelled`` (paid or closed),
+``expired`` (the order closed unpaid) or ``dropped`` (the buyer opened an after-sales round).
+A snooze puts a delivered nudge back to ``pending`` for the same agent.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from server.core.nudges import (
+    Decision,
+    Delivery,
+    NudgeKind,
+    NudgePolicy,
+    Order,
+    OrderEvent,
+    PlanNudges,
+    apply_event,
+    choose_agent,
+    decide,
+    nudge_text,
+    reassign_due,
+)
+from server.errors import BadField, NotFound
+
+PENDING, DELIVERED, DONE = "pending", "delivered", "done"
+
+# How often a delivered, unanswered nudge is looked at again once its reassignment time passed
+# while its agent stayed online (the rule only moves nudges away from offline agents).
+RECHECK_S = 3600.0
+
+
+@dataclass(slots=True)
+class Nudge:
+    id: str
+    shop: str
+    order: str
+    attempt: int
+    kind: str
+    due_at: float
+    state: str = PENDING
+    agent: str | None = None  # who it was delivered to (or, while snoozed, who gets it back)
+    delivered_at: float | None = None
+    fired_at: float | None = None  # the first delivery: what the outcome counts
+    outcome: str | None = None
+    closed_at: float | None = None
+    waiting: bool = False  # parked until the buyer's open question is answered
+    wake: float | None = None  # the heap entry that is current; others are stale
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.shop, self.id)
+
+
+def nudge_id(order: str, attempt: int) -> str:
+    return f"n-{order}-{attempt}"
+
+
+class World(Protocol):
+    """What the nudge book needs to know about conversations and agents, asked at decision time."""
+
+    def question_open(self, shop: str, conversation: str | None) -> bool: ...
+    def after_sales_open(self, shop: str, conversation: str | None) -> bool: ...
+    def owner(self, shop: str, conversation: str | None) -> str | None: ...
+    def online_agents(self, shop: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SaveNudges:
+    """Persist these nudges (copies); ``order`` too when it changed. One transaction."""
+
+    nudges: tuple[Nudge, ...]
+    order: Order | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """An order event's outcome: the order as it becomes, new nudges, nudges it cancels."""
+
+    order: Order
+    planned: tuple[Nudge, ...]
+    closed: tuple[Nudge, ...]
+
+    @property
+    def nudges(self) -> tuple[Nudge, ...]:
+        return self.planned + self.closed
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Push the nudge to ``agent`` once the accompanying save has committed."""
+
+    nudge: Nudge
+    agent: str
+    frame: dict[str, Any]
+
+
+Effect = SaveNudges | Deliver
+
+
+class NudgeBook:
+    def __init__(self, policy: NudgePolicy) -> None:
+        self.policy = policy
+        self.orders: dict[tuple[str, str], Order] = {}
+        self.nudges: dict[tuple[str, str], Nudge] = {}
+        self._heap: list[tuple[float, int, Nudge]] = []
+        self._counter = 0
+
+    # --- intake -----------------------------------------------------------------------------
+
+    def prepare(self, event: OrderEvent, now: float) -> OrderChange | None:
+        """What an order event changes, without changing anything yet: the runtime stores the
+        change and only then :meth:`commit`s it, so memory never runs ahead of the store.
+        ``None`` when the event changes nothing (a repeat, or older than what is known)."""
+        current = self.orders.get((event.shop, event.order))
+        if current is not None and current.buyer != event.buyer:
+            raise BadField(
+                f"order {event.order!r} belongs to buyer {current.buyer!r}, not {event.buyer!r}"
+            )
+        order, effects = apply_event(current, event, now, self.policy)
+        if order is current:
+            return None
+        planned: list[Nudge] = []
+        closed: list[Nudge] = []
+        for effect in effects:
+            if isinstance(effect, PlanNudges):
+                planned += [
+                    Nudge(
+                        nudge_id(order.order, p.attempt),
+                        order.shop,
+                        order.order,
+                        p.attempt,
+                        str(p.kind),
+                        p.due_at,
+                    )  # fmt: skip
+                    for p in effect.nudges
+                ]
+            else:
+                closed += [
+                    replace(n, state=DONE, outcome="cancelled", closed_at=now, wake=None)
+                    for n in self._open_nudges(order)
+                ]
+        return OrderChange(order, tuple(planned), tuple(closed))
+
+    def commit(self, change: OrderChange) -> None:
+        order = change.order
+        self.orders[(order.shop, order.order)] = order
+        for nudge in change.planned:
+            own = replace(nudge)
+            self.nudges[own.key] = own
+            self._schedule(own, own.due_at)
+        for nudge in change.closed:
+            self._close(self.nudges[nudge.key], "cancelled", nudge.closed_at or order.updated_at)
+
+    def _open_nudges(self, order: Order) -> list[Nudge]:
+        return [
+            n
+            for n in self.nudges.values()
+            if n.shop == order.shop and n.order == order.order and n.state != DONE
+        ]
+
+    def restore(self, orders: Iterable[Order], nudges: Iterable[Nudge]) -> None:
+        for order in orders:
+            self.orders[(order.shop, order.order)] = order
+        for nudge in nudges:
+            self.nudges[nudge.key] = nudge
+            if nudge.state == PENDING:
+                self._schedule(nudge, nudge.due_at)
+            elif nudge.state == DELIVERED and nudge.delivered_at is not None:
+                self._schedule(nudge, nudge.delivered_at + self.policy.reassign_after_s)
+
+    # --- time -------------------------------------------------------------------------------
+
+    def next_wake(self) -> float | None:
+        heap = self._heap
+        while heap and heap[0][2].wake != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def advance(self, now: float, world: World) -> list[Effect]:
+        effects: list[Effect] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            wake, _, nudge = heapq.heappop(heap)
+            if nudge.wake != wake:
+                continue
+            nudge.wake = None
+            if nudge.state == PENDING:
+                effects += self._consider(nudge, now, world)
+            elif nudge.state == DELIVERED:
+                effects += self._maybe_reassign(nudge, now, world)
+        return effects
+
+    def conversation_answered(self, shop: str, conversation: str, now: float) -> None:
+        """Release nudges that waited for the buyer's question to be answered."""
+        for nudge in self.nudges.values():
+            if nudge.waiting and nudge.shop == shop:
+                order = self.orders[(shop, nudge.order)]
+                if order.conversation == conversation:
+                    nudge.waiting = False
+                    self._schedule(nudge, now)
+
+    def agent_connected(self, shop: str, agent: str, now: float, world: World) -> list[Effect]:
+        """Deliver what waited for any agent of the shop to come online."""
+        effects: list[Effect] = []
+        for nudge in list(self.nudges.values()):
+            unscheduled = nudge.wake is None and not nudge.waiting
+            if nudge.shop == shop and nudge.state == PENDING and unscheduled:
+                effects += self._consider(nudge, now, world)
+        return effects
+
+    # --- agents -----------------------------------------------------------------------------
+
+    def ack(
+        self, shop: str, agent: str, nudge_key: str, action: str, snooze_s: float | None, now: float
+    ) -> SaveNudges:
+        nudge = self.nudges.get((shop, nudge_key))
+        if nudge is None or nudge.state != DELIVERED:
+            raise NotFound(f"no nudge waiting for an answer: {nudge_key!r}")
+        if action == "snoozed":
+            if snooze_s is None or snooze_s <= 0:
+                raise BadField(
+                    f"field 'snooze_s' of 'nudge_ack' must be positive, got {snooze_s!r}"
+                )
+            nudge.state = PENDING
+            nudge.agent = agent
+            nudge.due_at = self.policy.clock.next_allowed(now + snooze_s)
+            self._schedule(nudge, nudge.due_at)
+        else:
+            self._close(nudge, action, now)
+        return SaveNudges((replace(nudge),))
+
+    def delivered_to(self, shop: str, agent: str) -> list[Nudge]:
+        """Nudges delivered to ``agent`` and not acted on: sent again after a reconnect."""
+        return sorted(
+            (
+                n
+                for n in self.nudges.values()
+                if n.shop == shop and n.state == DELIVERED and n.agent == agent
+            ),
+            key=lambda n: (n.due_at, n.id),
+        )
+
+    def frame(self, nudge: Nudge) -> dict[str, Any]:
+        order = self.orders[(nudge.shop, nudge.order)]
+        return {
+            "type": "nudge",
+            "nudge": nudge.id,
+            "order": order.order,
+            "buyer": order.buyer,
+            "conversation": order.conversation,
+            "attempt": nudge.attempt,
+            "due_at": nudge.due_at,
+            "amount": order.amount,
+            "text": nudge_text(order, NudgeKind(nudge.kind), None),
+        }
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _consider(self, nudge: Nudge, now: float, world: World) -> list[Effect]:
+        order = self.orders[(nudge.shop, nudge.order)]
+        verdict = decide(
+            nudge.due_at,
+            order,
+            now,
+            question_open=world.question_open(order.shop, order.conversation),
+            after_sales_open=world.after_sales_open(order.shop, order.conversation),
+            policy=self.policy,
+        )
+        decision = verdict.decision
+        if decision is Decision.FIRE:
+            return self._fire(nudge, order, now, world)
+        if decision is Decision.DEFER:
+            assert verdict.retry_at is not None
+            self._schedule(nudge, verdict.retry_at)
+            return []
+        if decision is Decision.WAIT:
+            nudge.waiting = True
+            self._schedule(nudge, order.closes_at)  # expire even if never answered
+            return []
+        outcome = {Decision.DROP: "dropped", Decision.EXPIRE: "expired"}.get(decision, "cancelled")
+        self._close(nudge, outcome, now)
+        return [SaveNudges((replace(nudge),))]
+
+    def _fire(self, nudge: Nudge, order: Order, now: float, world: World) -> list[Effect]:
+        online = world.online_agents(nudge.shop)
+        owner = nudge.agent or world.owner(order.shop, order.conversation)
+        if owner in online:
+            agent: str | None = owner
+        else:
+            pending = {a: len(self.delivered_to(nudge.shop, a)) for a in online}
+            agent = choose_agent(pending, exclude="")
+        if agent is None:
+            return []  # nobody online: agent_connected() delivers it to the first one
+        nudge.state = DELIVERED
+        nudge.agent = agent
+        nudge.delivered_at = now
+        if nudge.fired_at is None:
+            nudge.fired_at = now
+        self._schedule(nudge, now + self.policy.reassign_after_s)
+        return [SaveNudges((replace(nudge),)), Deliver(replace(nudge), agent, self.frame(nudge))]
+
+    def _maybe_reassign(self, nudge: Nudge, now: float, world: World) -> list[Effect]:
+        """Seed 002: an unpaid order whose agent is offline and silent for 24 h moves on."""
+        assert nudge.agent is not None and nudge.delivered_at is not None
+        order = self.orders[(nudge.shop, nudge.order)]
+        if now >= order.closes_at:
+            self._close(nudge, "expired", now)
+            return [SaveNudges((replace(nudge),))]
+        online = world.online_agents(nudge.shop)
+        delivery = Delivery(nudge.id, nudge.agent, nudge.delivered_at)
+        if not reassign_due(
+            delivery, order, now, agent_online=nudge.agent in online, policy=self.policy
+        ):
+            self._schedule(nudge, min(now + RECHECK_S, order.closes_at))
+            return []
+        pending = {a: len(self.delivered_to(nudge.shop, a)) for a in online}
+        agent = choose_agent(pending, exclude=nudge.agent)
+        if agent is None:
+            self._schedule(nudge, min(now + RECHECK_S, order.closes_at))
+            return []
+        nudge.agent = agent
+        nudge.delivered_at = now
+        self._schedule(nudge, now + self.policy.reassign_after_s)
+        return [SaveNudges((replace(nudge),)), Deliver(replace(nudge), agent, self.frame(nudge))]
+
+    def _close(self, nudge: Nudge, outcome: str, now: float) -> None:
+        nudge.state = DONE
+        nudge.outcome = outcome
+        nudge.closed_at = now
+        nudge.waiting = False
+        nudge.wake = None
+
+    def _schedule(self, nudge: Nudge, at: float) -> None:
+        nudge.wake = at
+        self._counter += 1
+        heapq.heappush(self._heap, (at, self._counter, nudge))
