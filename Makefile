@@ -24,6 +24,7 @@ chromium:
 
 test: setup chromium
 	$(VENV)/bin/ruff check server tests bench scripts
+	$(VENV)/bin/kefu lint phrases/
 	PYTHONASYNCIODEBUG=1 $(VENV)/bin/pytest
 
 lint: setup

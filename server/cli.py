@@ -1,14 +1,22 @@
-"""``kefu`` (also ``python -m server``): serve, and the offline tools over the same core."""
+"""``kefu`` (also ``python -m server``): serve, and the offline tools over the same core.
+
+``check`` and ``suggest`` take a text argument, or read one text per line on stdin; with
+``--json`` they print one JSON object per input line, shaped like ``check_result`` and
+``suggestions`` plus ``text``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import orjson
 
 from server.errors import KefuError
-from server.settings import load_config
+from server.settings import PLATFORMS, load_config
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -16,7 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = load_config()
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         asyncio.run(serve(config))
     else:
@@ -24,11 +32,118 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _texts(args: argparse.Namespace) -> Iterator[str]:
+    if args.text:
+        yield " ".join(args.text)
+        return
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if line.strip():
+            yield line
+
+
+def _check(args: argparse.Namespace) -> int:
+    from server.core.checker import CheckContext, load_rules
+    from server.runtime.service import check_result
+
+    rules = load_rules(Path(args.phrases) / "banned")
+    context = CheckContext(platform=args.platform, free_shipping=args.free_shipping)
+    blocked = False
+    for text in _texts(args):
+        violations = rules.check(text, context)
+        blocked |= any(v.severity == "block" for v in violations)
+        if args.json:
+            result = check_result(None, violations)
+            del result["ref"]
+            _print_json({**result, "text": text})
+            continue
+        mark = "✗" if any(v.severity == "block" for v in violations) else "!" if violations else "✓"
+        print(f"{mark} {text}")
+        for v in violations:
+            fix = f" → {v.suggestion}" if v.suggestion else ""
+            print(f"    [{v.severity}] {v.rule} ({v.category}) 「{v.match}」{fix}: {v.message}")
+    return 1 if blocked and not args.json else 0
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    from server.core.phrases import load_library
+    from server.core.suggest import SuggestContext, Suggester
+
+    suggester = Suggester(load_library(Path(args.phrases)))
+    context = SuggestContext(
+        platform=args.platform, first_message=args.first, order_state=args.order_state
+    )
+    for text in _texts(args):
+        items = suggester.suggest(text, context, k=args.k)
+        if args.json:
+            shown = [
+                {"phrase": s.phrase, "category": s.category, "text": s.text, "score": s.score}
+                for s in items
+            ]
+            _print_json({"type": "suggestions", "text": text, "items": shown})
+            continue
+        print(text)
+        for s in items:
+            print(f"    {s.score:6.2f}  {s.phrase} ({s.category}): {s.text}")
+    return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from server.core.checker import CheckContext, load_rules
+    from server.core.lint import lint_library
+    from server.core.phrases import read_sources
+
+    directory = Path(args.directory)
+    rules = load_rules(directory / "banned")
+
+    def check(text: str, platform: str) -> list[tuple[str, str]]:
+        return [(v.severity, v.rule) for v in rules.check(text, CheckContext(platform=platform))]
+
+    problems = lint_library(read_sources(directory), check)
+    for problem in problems:
+        where = f"{directory / problem.file}:{problem.line}" if problem.line else problem.file
+        print(f"{where}: {problem.message}")
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{directory}: ok")
+    return 0
+
+
+def _print_json(document: object) -> None:
+    sys.stdout.write(orjson.dumps(document).decode() + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description="客服助手 Kefu Assist")
     commands = parser.add_subparsers(dest="command", required=True)
+
     serve = commands.add_parser("serve", help="run the websocket and HTTP servers")
     serve.set_defaults(run=_serve)
+
+    def offline(name: str, help: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help)
+        command.add_argument("text", nargs="*", help="the text; none: one per line on stdin")
+        command.add_argument("--platform", choices=PLATFORMS, default="taobao")
+        command.add_argument("--json", action="store_true", help="one JSON object per line")
+        command.add_argument("--phrases", default="phrases", help="the phrase library directory")
+        return command
+
+    check = offline("check", "check drafts against the banned-wording rule packs")
+    check.add_argument("--free-shipping", action="store_true", help="the item ships free (包邮)")
+    check.set_defaults(run=_check)
+
+    suggest = offline("suggest", "suggest quick phrases for buyer messages")
+    suggest.add_argument("-k", type=int, default=3, help="how many suggestions")
+    suggest.add_argument("--first", action="store_true", help="the buyer's first message")
+    suggest.add_argument(
+        "--order-state", choices=("unpaid", "paid", "shipped", "refunding"), default=None
+    )
+    suggest.set_defaults(run=_suggest)
+
+    lint = commands.add_parser("lint", help="validate the phrase library and check its wording")
+    lint.add_argument("directory", nargs="?", default="phrases")
+    lint.set_defaults(run=_lint)
     return parser
 
 

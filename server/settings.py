@@ -308,7 +308,7 @@ def parse_timers(raw: Any) -> dict[str, Timers]:
         if not timer.warn_s <= timer.due_s <= timer.overdue_s:
             raise SettingsError(
                 f"timers.{platform}: expected warn_s <= due_s <= overdue_s, got "
-                f"{timer.warn_s} / {timer.due_s} / {timer.overdue_s}"
+                f"{timer.warn_s:g} / {timer.due_s:g} / {timer.overdue_s:g}"
             )
         timers[platform] = timer
     return timers

@@ -115,6 +115,10 @@ class NudgeBook:
         self.policy = policy
         self.orders: dict[tuple[str, str], Order] = {}
         self.nudges: dict[tuple[str, str], Nudge] = {}
+        # Indexes for the per-message hot path: (shop, conversation) -> latest order number,
+        # and -> nudges parked until that conversation's open question is answered.
+        self._latest: dict[tuple[str, str], str] = {}
+        self._waiting: dict[tuple[str, str], list[Nudge]] = {}
         self._heap: list[tuple[float, int, Nudge]] = []
         self._counter = 0
 
@@ -156,13 +160,21 @@ class NudgeBook:
 
     def commit(self, change: OrderChange) -> None:
         order = change.order
-        self.orders[(order.shop, order.order)] = order
+        self._remember(order)
         for nudge in change.planned:
             own = replace(nudge)
             self.nudges[own.key] = own
             self._schedule(own, own.due_at)
         for nudge in change.closed:
             self._close(self.nudges[nudge.key], "cancelled", nudge.closed_at or order.updated_at)
+
+    def _remember(self, order: Order) -> None:
+        self.orders[(order.shop, order.order)] = order
+        if order.conversation is not None:
+            key = (order.shop, order.conversation)
+            latest = self._latest.get(key)
+            if latest is None or self.orders[(order.shop, latest)].created_at <= order.created_at:
+                self._latest[key] = order.order
 
     def _open_nudges(self, order: Order) -> list[Nudge]:
         return [
@@ -172,8 +184,8 @@ class NudgeBook:
         ]
 
     def restore(self, orders: Iterable[Order], nudges: Iterable[Nudge]) -> None:
-        for order in orders:
-            self.orders[(order.shop, order.order)] = order
+        for order in sorted(orders, key=lambda o: o.created_at):
+            self._remember(order)
         for nudge in nudges:
             self.nudges[nudge.key] = nudge
             if nudge.state == PENDING:
@@ -205,12 +217,10 @@ class NudgeBook:
 
     def conversation_answered(self, shop: str, conversation: str, now: float) -> None:
         """Release nudges that waited for the buyer's question to be answered."""
-        for nudge in self.nudges.values():
-            if nudge.waiting and nudge.shop == shop:
-                order = self.orders[(shop, nudge.order)]
-                if order.conversation == conversation:
-                    nudge.waiting = False
-                    self._schedule(nudge, now)
+        for nudge in self._waiting.pop((shop, conversation), ()):
+            if nudge.waiting:
+                nudge.waiting = False
+                self._schedule(nudge, now)
 
     def agent_connected(self, shop: str, agent: str, now: float, world: World) -> list[Effect]:
         """Deliver what waited for any agent of the shop to come online."""
@@ -241,6 +251,11 @@ class NudgeBook:
         else:
             self._close(nudge, action, now)
         return SaveNudges((replace(nudge),))
+
+    def latest_order(self, shop: str, conversation: str) -> Order | None:
+        """The buyer's most recent order in this conversation, if one is known."""
+        number = self._latest.get((shop, conversation))
+        return self.orders[(shop, number)] if number is not None else None
 
     def delivered_to(self, shop: str, agent: str) -> list[Nudge]:
         """Nudges delivered to ``agent`` and not acted on: sent again after a reconnect."""
@@ -288,6 +303,7 @@ class NudgeBook:
             return []
         if decision is Decision.WAIT:
             nudge.waiting = True
+            self._waiting.setdefault((order.shop, order.conversation or ""), []).append(nudge)
             self._schedule(nudge, order.closes_at)  # expire even if never answered
             return []
         outcome = {Decision.DROP: "dropped", Decision.EXPIRE: "expired"}.get(decision, "cancelled")

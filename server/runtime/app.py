@@ -7,6 +7,7 @@ SIGTERM and SIGINT close every websocket with 1001, flush the store and exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
@@ -21,6 +22,7 @@ from aiohttp import web
 from server import logs
 from server.errors import SettingsError
 from server.runtime import http
+from server.runtime.library import LibraryWatcher
 from server.runtime.metrics import Metrics
 from server.runtime.service import Service
 from server.runtime.ws import WebsocketServer
@@ -35,6 +37,7 @@ WS = web.AppKey("ws", WebsocketServer)
 WS_PORT = web.AppKey("ws_port", int)
 Clock = Callable[[], float]
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+WATCHER = web.AppKey("watcher", LibraryWatcher)
 
 
 def resolve_tokens(config: Config) -> dict[str, Token]:
@@ -73,9 +76,16 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     service = Service(app[CONFIG], app[STORE], Metrics(), app[CLOCK])
+    watcher = LibraryWatcher(Path(app[CONFIG].phrases), service.library_changed)
+    service.library = await watcher.load_first()
     await service.start()
     app[http.SERVICE] = service
+    app[WATCHER] = watcher
+    polling = asyncio.create_task(watcher.run())
     yield
+    polling.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await polling
     await service.stop()
 
 

@@ -15,15 +15,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from server import protocol
+from server.core.checker import CheckContext, Violation
 from server.core.nudgebook import Deliver, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
+from server.core.suggest import SuggestContext
 from server.core.tracker import Effect, Push, SaveConversation, SaveKpi, Tracker
-from server.errors import KefuError
+from server.errors import CheckUnavailable, KefuError
+from server.logs import REDACTOR
+from server.runtime.library import Library
 from server.runtime.metrics import Metrics
 from server.runtime.registry import Registry, Session
 from server.runtime.scheduler import Scheduler
 from server.settings import Config
-from server.storage import Store
+from server.storage import AuditRecord, Store
 
 log = logging.getLogger("kefu.service")
 
@@ -32,6 +36,10 @@ Handler = Callable[[Session, dict[str, Any]], Awaitable[None]]
 # A buyer complaining has an open after-sales round: no payment reminders for them (issue 6).
 COMPLAINT_WORDS = ("投诉", "差评", "退款", "破损", "坏了", "质量问题", "维权", "假货")
 AFTER_SALES_OPEN_S = 86400.0
+
+# An agent line equal to a draft that a final check flagged, sent within this long after the
+# check, was sent anyway: an override, recorded for the audit trail.
+OVERRIDE_WINDOW_S = 300.0
 
 # A line's own timestamp is trusted back to this far (history shown when the console opens);
 # anything older, or in the future, is taken as seen now.
@@ -59,11 +67,15 @@ class Service:
         self.complaints: dict[tuple[str, str], float] = {}
         self.order_lock = asyncio.Lock()  # one order event at a time: prepare, store, commit
         self.deliveries: set[asyncio.Task[None]] = set()
-        self.library_version = "none"
+        self.library: Library | None = None
+        self.usage: dict[str, dict[str, int]] = {}
+        # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
+        self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
             "order": self.on_order,
             "nudge_ack": self.on_nudge_ack,
+            "check": self.on_check,
             "focus": self.on_focus,
             "suggestion_used": self.on_suggestion_used,
             "ping": self.on_ping,
@@ -74,6 +86,7 @@ class Service:
         conversations = await self.store.load_conversations()
         kpis = await self.store.load_kpis(None, self.tracker.days.date_of(now))
         self.tracker.restore(conversations, kpis)
+        self.usage = await self.store.load_usage()
         orders = await self.store.load_orders(now)
         nudges = await self.store.load_open_nudges()
         self.nudges.restore(orders, nudges)
@@ -171,7 +184,7 @@ class Service:
                     "check_timeout_ms": 300,
                     "target_rate": self.config.target_rate,
                 },
-                "library": self.library_version,
+                "library": self.library.version if self.library else None,
                 "resumed": len(replay) if replay is not None else 0,
                 "resync": replay is None,
             },
@@ -224,6 +237,7 @@ class Service:
             ts,
         )
         if message["from"] == "buyer":
+            first = (session.shop, message["conversation"]) not in self.tracker.conversations
             self.apply(self.tracker.buyer_message(*args))
             if any(word in message["text"] for word in COMPLAINT_WORDS):
                 self.complaints[(session.shop, message["conversation"])] = ts
@@ -233,7 +247,7 @@ class Service:
                     "type": "suggestions",
                     "conversation": message["conversation"],
                     "ref": message.get("id"),
-                    "items": [],
+                    "items": self.suggest(session, message, first),
                 },
             )
         else:
@@ -242,6 +256,7 @@ class Service:
             )
             if not message.get("auto"):
                 self.nudges.conversation_answered(session.shop, message["conversation"], ts)
+                self._record_override(session, message, ts)
             self._ack(session, message)
         self.scheduler.poke()
 
@@ -296,11 +311,111 @@ class Service:
         nudged, paid = (outcome.nudged, outcome.paid) if outcome else (0, 0)
         return {"shop": shop, "date": date, "nudged": nudged, "paid": paid}
 
+    # --- suggestions and checks -------------------------------------------------------------
+
+    def suggest(
+        self, session: Session, message: dict[str, Any], first: bool
+    ) -> list[dict[str, Any]]:
+        if self.library is None:
+            return []
+        shop, conversation = session.shop, message["conversation"]
+        order = self.nudges.latest_order(shop, conversation)
+        state = None
+        if self.after_sales_open(shop, conversation):
+            state = "refunding"
+        elif order is not None:
+            state = ORDER_STATES[order.status]
+        fill = {"agent": session.agent, "shop": shop, "buyer": message["buyer"]}
+        if order is not None:
+            fill["order"] = order.order
+            if order.amount:
+                fill["amount"] = order.amount
+        context = SuggestContext(
+            platform=session.platform,
+            first_message=first,
+            order_state=state,
+            usage=self.usage.get(shop, {}),
+            fill=fill,
+        )
+        return [
+            {"phrase": s.phrase, "category": s.category, "text": s.text, "score": round(s.score, 3)}
+            for s in self.library.suggester.suggest(message["text"], context)
+        ]
+
+    def check(self, text: str, platform: str, free_shipping: bool) -> list[Violation]:
+        """Run the checker within its budget; anything else is ``check_unavailable``."""
+        if self.library is None:
+            raise CheckUnavailable("the wording rules are not loaded")
+        started = time.perf_counter()
+        try:
+            violations = self.library.rules.check(
+                text, CheckContext(platform=platform, free_shipping=free_shipping)
+            )
+        except Exception as exc:
+            log.exception("check failed")
+            raise CheckUnavailable(f"the checker failed: {type(exc).__name__}") from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if elapsed_ms > self.config.check_budget_ms:
+            raise CheckUnavailable(
+                f"the checker overran its budget: {elapsed_ms:.1f} ms > "
+                f"{self.config.check_budget_ms:g} ms"
+            )
+        return violations
+
+    async def on_check(self, session: Session, message: dict[str, Any]) -> None:
+        text = message["text"]
+        violations = self.check(text, session.platform, bool(message.get("free_shipping")))
+        if message.get("final") and violations:
+            self._audit(session, "check", message.get("conversation"), text, violations)
+            key = (session.shop, session.agent, message.get("conversation") or "")
+            self.flagged[key] = (self.clock(), text.strip(), violations)
+        self.registry.reply(session, check_result(message.get("id"), violations))
+
+    def _record_override(self, session: Session, message: dict[str, Any], ts: float) -> None:
+        key = (session.shop, session.agent, message["conversation"])
+        flagged = self.flagged.pop(key, None)
+        if flagged is None:
+            return
+        checked_at, draft, violations = flagged
+        if message["text"].strip() == draft and ts - checked_at <= OVERRIDE_WINDOW_S:
+            self._audit(session, "override", message["conversation"], draft, violations)
+
+    def _audit(
+        self,
+        session: Session,
+        kind: str,
+        conversation: str | None,
+        text: str,
+        violations: list[Violation],
+    ) -> None:
+        severity = "block" if any(v.severity == "block" for v in violations) else "warn"
+        self.store.add_audit(
+            AuditRecord(
+                self.clock(),
+                session.shop,
+                session.agent,
+                conversation,
+                kind,
+                tuple(v.rule for v in violations),
+                tuple(sorted({v.category for v in violations})),
+                severity,
+                REDACTOR.redact(text),
+            )
+        )
+
+    def library_changed(self, library: Library) -> None:
+        self.library = library
+        for (shop, agent), channel in self.registry.channels.items():
+            if channel.sessions:
+                self.registry.push(shop, agent, {"type": "library", "version": library.version})
+
     async def on_focus(self, session: Session, message: dict[str, Any]) -> None:
         session.focus = message["conversation"]
         self._ack(session, message)
 
     async def on_suggestion_used(self, session: Session, message: dict[str, Any]) -> None:
+        counts = self.usage.setdefault(session.shop, {})
+        counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
         await self.store.add_usage(session.shop, message["phrase"])
         self._ack(session, message)
 
@@ -317,3 +432,32 @@ class Service:
     def error(self, session: Session, exc: KefuError, ref: Any = None) -> None:
         self.metrics.errors.labels(exc.code).inc()
         self.registry.reply(session, protocol.error(exc, ref))
+
+
+ORDER_STATES = {
+    OrderStatus.CREATED: "unpaid",
+    OrderStatus.PAID: "paid",
+    OrderStatus.SHIPPED: "shipped",
+    OrderStatus.CLOSED: None,
+}
+
+
+def check_result(ref: Any, violations: list[Violation]) -> dict[str, Any]:
+    return {
+        "type": "check_result",
+        "ref": ref,
+        "ok": not any(v.severity == "block" for v in violations),
+        "violations": [
+            {
+                "rule": v.rule,
+                "category": v.category,
+                "severity": v.severity,
+                "start": v.start,
+                "end": v.end,
+                "match": v.match,
+                "message": v.message,
+                "suggestion": v.suggestion,
+            }
+            for v in violations
+        ],
+    }

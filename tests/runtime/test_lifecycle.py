@@ -44,16 +44,17 @@ async def test_sigterm_under_load_closes_every_client_with_1001_and_exits_0(tmp_
     codes: list[int | None] = []
 
     async def agent(token: str, number: int, connected: asyncio.Event) -> None:
-        # max_queue=None: this client never calls recv(), yet must read the server's close frame.
-        async with connect(server.urls["websocket"], max_queue=None) as conn:
+        # Closed-loop load: each agent sends a line and reads until the server has answered it.
+        async with connect(server.urls["websocket"]) as conn:
             await conn.send(orjson.dumps({"type": "hello", "token": token, "platform": "jd"}))
-            connected.set()
             try:
                 for line in range(10**6):
                     frame = {"type": "message", "conversation": f"c{number}-{line % 50}",
                              "buyer": "b", "from": "buyer", "text": "在吗"}  # fmt: skip
-                    await conn.send(orjson.dumps(frame))
-                    await asyncio.sleep(0)
+                    await conn.send(orjson.dumps({**frame, "id": str(line)}))
+                    while orjson.loads(await conn.recv()).get("ref") != str(line):
+                        pass
+                    connected.set()  # under load: at least one line went through
             except ConnectionClosed:
                 pass
             codes.append(conn.close_code)

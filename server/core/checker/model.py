@@ -1,0 +1,98 @@
+"""The checker's data: what a check is asked (context), what a rule is, what it reports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from server.errors import BadField
+
+PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "jd", "pdd")
+CATEGORIES: tuple[str, ...] = (
+    "offsite",
+    "privacy",
+    "invoice",
+    "commitment",
+    "ad_law",
+    "cashback",
+    "absolute",
+    "rude",
+    "dismissive",
+    "terse",
+    "competitor",
+)
+SEVERITIES: tuple[str, ...] = ("block", "warn")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What the checker must know about the shop and item besides the draft itself."""
+
+    platform: str = "taobao"  # taobao | tmall | jd | pdd
+    free_shipping: bool = (
+        False  # the item or shop ships free (包邮): 不包邮/邮费自理 is a violation
+    )
+    cash_on_delivery: bool = False  # the shop offers 货到付款: refusing it is a violation
+
+    def __post_init__(self) -> None:
+        if self.platform not in PLATFORMS:
+            raise BadField(f"unknown platform: {self.platform!r}")
+
+
+# Context fields a rule's ``when`` may test (every boolean field of CheckContext).
+CONDITIONS = tuple(field.name for field in fields(CheckContext) if field.type == "bool")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One piece of a draft that breaks a rule; offsets are UTF-16 units of the original text."""
+
+    rule: str
+    category: str
+    severity: str  # "block" | "warn"
+    start: int
+    end: int
+    match: str  # the original text between start and end
+    message: str  # Chinese: what is wrong and what it costs
+    suggestion: str | None  # a compliant rewrite of ``match``, or None
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A literal a rule looks for: as written in the pack, normalised, and its own rewrite."""
+
+    text: str
+    normalized: str
+    suggestion: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One validated rule of a rule pack (the format is documented in phrases/banned/README.md)."""
+
+    id: str
+    category: str
+    severity: str
+    platforms: frozenset[str]
+    message: str
+    suggestion: str | None
+    terms: tuple[Term, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()  # searched in the compact text
+    raw_patterns: tuple[re.Pattern[str], ...] = ()  # searched in the text as typed
+    triggers: tuple[str, ...] = ()  # normalised; (raw) patterns run only when one occurs
+    exceptions: tuple[str, ...] = ()  # normalised terms
+    exception_patterns: tuple[re.Pattern[str], ...] = ()
+    # The exceptions and exception patterns in one regex: alternative i captures as group i + 1
+    # in a lookahead, so one search finds every exception starting at a position.
+    exception_regex: re.Pattern[str] | None = None
+    when: tuple[tuple[str, bool], ...] = ()  # (context field, required value)
+    shorter_than: int | None = None  # whole reply: fewer meaningful characters than this
+    only_chars: str | None = None  # whole reply: made of nothing but these characters
+    file: str = ""
+    line: int = 0
+
+    def applies(self, context: CheckContext) -> bool:
+        """Whether the rule is in force for a draft written in ``context``."""
+        return context.platform in self.platforms and all(
+            getattr(context, name) == value for name, value in self.when
+        )

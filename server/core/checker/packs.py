@@ -1,0 +1,250 @@
+"""Reading rule packs: YAML text in, validated :class:`Rule` objects out.
+
+The YAML is composed into nodes rather than loaded into plain data so that every error can name
+the line it comes from; the format itself is documented in ``phrases/banned/README.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
+
+import yaml
+
+from server.core.checker.model import CATEGORIES, CONDITIONS, PLATFORMS, SEVERITIES, Rule, Term
+from server.core.checker.normalize import compact
+from server.errors import RulePackError
+
+_RULE_ID = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*")
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FIELDS = frozenset(
+    {
+        "id",
+        "category",
+        "severity",
+        "platforms",
+        "message",
+        "suggestion",
+        "terms",
+        "patterns",
+        "raw_patterns",
+        "triggers",
+        "exceptions",
+        "exception_patterns",
+        "when",
+        "shorter_than",
+        "only_chars",
+    }
+)
+_MATCHERS = ("terms", "patterns", "raw_patterns", "shorter_than", "only_chars")
+
+T = TypeVar("T")
+
+
+class _Pack:
+    """One file being read: turns nodes into values or a RulePackError naming file and line."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def error(self, node: yaml.Node | None, reason: str) -> RulePackError:
+        return RulePackError(self.file, node.start_mark.line + 1 if node else 0, reason)
+
+    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """A mapping node as {key: (key node, value node)}, refusing duplicate keys."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"expected a mapping for {what}")
+        result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = self.string(key_node, what)
+            if key in result:
+                raise self.error(key_node, f"duplicate field: {key!r}")
+            result[key] = (key_node, value_node)
+        return result
+
+    def items(self, node: yaml.Node, field: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, f"expected a list for {field!r}")
+        return list(node.value)
+
+    def string(self, node: yaml.Node, field: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == _BOOL_TAG or not node.value:
+            raise self.error(node, f"expected text for {field!r}")
+        return str(node.value)
+
+    def flag(self, node: yaml.Node, field: str) -> bool:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL_TAG:
+            raise self.error(node, f"expected true or false for {field!r}")
+        return str(node.value).lower() in ("true", "yes", "on")
+
+    def count(self, node: yaml.Node, field: str) -> int:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != _INT_TAG or int(node.value) < 1:
+            raise self.error(node, f"expected a positive whole number for {field!r}")
+        return int(node.value)
+
+    def each(self, node: yaml.Node, field: str, read: Callable[[yaml.Node], T]) -> tuple[T, ...]:
+        return tuple(read(item) for item in self.items(node, field))
+
+    def choice(self, node: yaml.Node, field: str, allowed: tuple[str, ...]) -> str:
+        value = self.string(node, field)
+        if value not in allowed:
+            raise self.error(node, f"unknown {field}: {value!r}")
+        return value
+
+    def normalized(self, node: yaml.Node, field: str) -> str:
+        text = self.string(node, field)
+        folded = compact(text)
+        if not folded:
+            raise self.error(node, f"{field} is empty after normalisation: {text!r}")
+        return folded
+
+    def regex(self, node: yaml.Node, field: str, flags: int = 0) -> re.Pattern[str]:
+        source = self.string(node, field)
+        try:
+            return re.compile(source, flags)
+        except re.error as exc:
+            raise self.error(node, f"bad regex {source!r}: {exc.msg}") from None
+
+    def term(self, node: yaml.Node) -> Term:
+        """``- 缺货`` or, with its own rewrite, ``- 缺货: 断码``."""
+        if isinstance(node, yaml.MappingNode):
+            pairs = self.mapping(node, "a term with its rewrite")
+            if len(pairs) != 1:
+                raise self.error(node, "a term with its rewrite must be one 'term: rewrite' pair")
+            ((text, (key_node, value_node)),) = pairs.items()
+            return Term(text, self.normalized(key_node, "term"), self.string(value_node, "rewrite"))
+        return Term(self.string(node, "term"), self.normalized(node, "term"), None)
+
+    def conditions(self, node: yaml.Node) -> tuple[tuple[str, bool], ...]:
+        pairs = self.mapping(node, "'when'")
+        result = []
+        for name, (key_node, value_node) in pairs.items():
+            if name not in CONDITIONS:
+                raise self.error(key_node, f"unknown condition: {name!r}")
+            result.append((name, self.flag(value_node, name)))
+        return tuple(result)
+
+    def rule(self, node: yaml.Node) -> tuple[Rule, yaml.Node]:
+        """The rule and the node of its id (where a duplicate id is reported)."""
+        fields = self.mapping(node, "a rule")
+        for name, (key_node, _) in fields.items():
+            if name not in _FIELDS:
+                raise self.error(key_node, f"unknown field: {name!r}")
+        for required in ("id", "category", "severity", "message"):
+            if required not in fields:
+                raise self.error(node, f"missing field: {required!r}")
+        if not any(name in fields for name in _MATCHERS):
+            raise self.error(node, f"rule matches nothing: give one of {', '.join(_MATCHERS)}")
+
+        def get(name: str, read: Callable[[yaml.Node], T], default: T) -> T:
+            return read(fields[name][1]) if name in fields else default
+
+        def regexes(name: str, flags: int = 0) -> tuple[re.Pattern[str], ...]:
+            return get(name, lambda n: self.each(n, name, lambda p: self.regex(p, name, flags)), ())
+
+        def normalized(name: str) -> tuple[str, ...]:
+            return get(name, lambda n: self.each(n, name, lambda t: self.normalized(t, name)), ())
+
+        def platform(node: yaml.Node) -> str:
+            return self.choice(node, "platform", PLATFORMS)
+
+        rule_id = self.string(fields["id"][1], "id")
+        if not _RULE_ID.fullmatch(rule_id):
+            raise self.error(fields["id"][1], f"bad rule id: {rule_id!r}")
+        if "triggers" in fields and "patterns" not in fields and "raw_patterns" not in fields:
+            raise self.error(fields["triggers"][0], "'triggers' gate patterns, and there are none")
+
+        def exception_pattern(node: yaml.Node) -> re.Pattern[str]:
+            # Capturing groups would shift the group numbers of the joined exception regex.
+            pattern = self.regex(node, "exception_patterns")
+            if pattern.groups:
+                raise self.error(
+                    node, f"exception patterns cannot capture, use (?:...): {pattern.pattern!r}"
+                )
+            return pattern
+
+        exceptions = normalized("exceptions")
+        no_patterns: tuple[re.Pattern[str], ...] = ()
+        exception_patterns = get(
+            "exception_patterns",
+            lambda n: self.each(n, "exception_patterns", exception_pattern),
+            no_patterns,
+        )
+        rule = Rule(
+            id=rule_id,
+            category=self.choice(fields["category"][1], "category", CATEGORIES),
+            severity=self.choice(fields["severity"][1], "severity", SEVERITIES),
+            platforms=frozenset(
+                get("platforms", lambda n: self.each(n, "platforms", platform), PLATFORMS)
+            ),
+            message=self.string(fields["message"][1], "message"),
+            suggestion=get("suggestion", lambda n: self.string(n, "suggestion"), None),
+            terms=get("terms", lambda n: self.each(n, "terms", self.term), ()),
+            patterns=regexes("patterns"),
+            raw_patterns=regexes("raw_patterns", re.IGNORECASE),
+            triggers=normalized("triggers"),
+            exceptions=exceptions,
+            exception_patterns=exception_patterns,
+            exception_regex=_joined(exceptions, exception_patterns),
+            when=get("when", self.conditions, ()),
+            shorter_than=get("shorter_than", lambda n: self.count(n, "shorter_than"), None),
+            only_chars=get("only_chars", lambda n: self.normalized(n, "only_chars"), None),
+            file=self.file,
+            line=node.start_mark.line + 1,
+        )
+        return rule, fields["id"][1]
+
+    def rules(self, text: str) -> Iterator[tuple[Rule, yaml.Node]]:
+        """Every rule of the file with the node of its id, in file order."""
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else 0
+            raise RulePackError(
+                self.file, line, f"bad yaml: {exc.problem or exc.context}"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise RulePackError(self.file, 0, f"bad yaml: {exc}") from None
+        if root is None:
+            raise RulePackError(self.file, 0, "empty rule pack")
+        top = self.mapping(root, "the pack (a mapping with 'rules')")
+        for name, (key_node, _) in top.items():
+            if name != "rules":
+                raise self.error(key_node, f"unknown field: {name!r}")
+        if "rules" not in top:
+            raise self.error(root, "missing field: 'rules'")
+        for item in self.items(top["rules"][1], "rules"):
+            yield self.rule(item)
+
+
+def _joined(
+    terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
+) -> re.Pattern[str] | None:
+    """All exceptions in one regex: a gate needing one of them, then each in a lookahead group."""
+    alternatives = [re.escape(term) for term in terms] + [pattern.pattern for pattern in patterns]
+    if not alternatives:
+        return None
+    gate = "|".join(f"(?:{alternative})" for alternative in alternatives)
+    captures = "".join(f"(?:(?=({alternative})))?" for alternative in alternatives)
+    return re.compile(f"(?=(?:{gate})){captures}")
+
+
+def parse_packs(sources: Mapping[str, str]) -> tuple[Rule, ...]:
+    """Validate every pack (in file-name order) and return their rules; ids are unique overall."""
+    rules: list[Rule] = []
+    first_seen: dict[str, Rule] = {}
+    for file in sorted(sources):
+        pack = _Pack(file)
+        for rule, id_node in pack.rules(sources[file]):
+            earlier = first_seen.get(rule.id)
+            if earlier is not None:
+                raise pack.error(
+                    id_node,
+                    f"duplicate rule id: {rule.id!r} (first in {earlier.file}:{earlier.line})",
+                )
+            first_seen[rule.id] = rule
+            rules.append(rule)
+    return tuple(rules)

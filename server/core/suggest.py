@@ -1,0 +1,254 @@
+"""Rank quick phrases against what the buyer just wrote.
+
+BM25 over each phrase's keywords, example questions and text (weighted fields, one weighted bag
+per phrase), then context: the platform and order state filter phrases out, the order state and the
+shop's own usage raise ranks, and a buyer's first message brings a greeting forward. The index
+(postings with their BM25 weights) is built once per library; a call only adds up postings for
+the message's tokens and renders the few phrases it returns. docs/suggestions.md explains the
+choices and the measured figures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from server.core.phrases import (
+    CATEGORIES,
+    ORDER_STATES,
+    PLACEHOLDER_LABELS,
+    PLATFORMS,
+    PhraseLibrary,
+    placeholders_in,
+)
+from server.core.tokenize import get_tokenizer
+from server.errors import BadField
+
+# BM25 parameters. Phrase "documents" are short and of similar length, so length normalisation
+# is kept mild (b); k1 is the usual value.
+K1 = 1.2
+B = 0.5
+# A keyword is what a team lead says the phrase answers; an example is one buyer's wording; the
+# phrase text shares the topic's vocabulary but is the agent's side of it.
+FIELD_WEIGHTS = {"keywords": 3.0, "examples": 1.0, "text": 0.3}
+
+# Order state -> {category: extra share of the BM25 score}.
+STATE_BOOSTS: Mapping[str, Mapping[str, float]] = {
+    "unpaid": {"nudge": 0.6, "payment": 0.4},
+    "paid": {"logistics": 0.3},
+    "shipped": {"logistics": 0.4, "after_sales": 0.2},
+    "refunding": {"after_sales": 0.6},
+}
+# A phrase written for the current order state (its order_states name it) gains this share.
+STATE_MATCH_BOOST = 0.3
+# A phrase written for particular order states, while the state is unknown: still offered (the
+# buyer may say "拍了还没付" before any order card arrives), a little behind unconditional ones.
+UNKNOWN_STATE_FACTOR = 0.8
+# Shop usage: share gained per natural-log unit of (1 + times used); 100 uses adds ~0.46.
+USAGE_BOOST = 0.1
+# On a buyer's first message the best greeting gets this share of the best other score on top of
+# its own: a bare "在吗" ranks it first, a concrete question keeps its answer first and the
+# greeting second. STAGE_FLOOR stands in for "the best other score" when nothing else matched.
+STAGE_SHARE = 0.8
+STAGE_FLOOR = 1.0
+# At most this many suggestions from one category while other categories have candidates: when
+# the message is ambiguous the agent sees the second reading too.
+PER_CATEGORY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestContext:
+    platform: str = "taobao"
+    first_message: bool = False  # the buyer's first message in this conversation
+    order_state: str | None = None  # None (unknown) | unpaid | paid | shipped | refunding
+    usage: Mapping[str, int] = field(default_factory=dict)  # phrase id -> times this shop used it
+    fill: Mapping[str, str] = field(default_factory=dict)  # placeholder name -> value
+
+    def __post_init__(self) -> None:
+        if self.platform not in PLATFORMS:
+            raise BadField(f"unknown platform: {self.platform!r}")
+        if self.order_state is not None and self.order_state not in ORDER_STATES:
+            raise BadField(f"unknown order state: {self.order_state!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    phrase: str
+    category: str
+    text: str
+    score: float
+
+
+# A phrase text split at its placeholders: (literal text, placeholder name or "" at the end).
+_Template = tuple[tuple[str, str], ...]
+
+
+class Suggester:
+    """Ranks one library's phrases; build once per library version, share freely (read-only)."""
+
+    def __init__(self, library: PhraseLibrary) -> None:
+        self._tokenizer = get_tokenizer()
+        self._phrases = library.phrases
+        self._categories = tuple(p.category for p in library.phrases)
+        self._ids = tuple(p.id for p in library.phrases)
+        self._templates = tuple(_compile(p.text) for p in library.phrases)
+        self._postings = self._index()
+        self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
+        self._position = {phrase_id: i for i, phrase_id in enumerate(self._ids)}
+        # Score factor per (platform, order state) and phrase: 0 filters the phrase out, else
+        # 1 + the order-state boost. A phrase with order-state conditions is filtered out only
+        # when the state is known and not among them.
+        self._factors: dict[tuple[str, str | None], tuple[float, ...]] = {
+            (platform, state): tuple(
+                _factor(phrase.category, phrase.order_states, phrase.platforms, platform, state)
+                for phrase in library.phrases
+            )
+            for platform in PLATFORMS
+            for state in (None, *ORDER_STATES)
+        }
+
+    def _index(self) -> dict[str, tuple[tuple[int, float], ...]]:
+        """Token -> ((phrase index, BM25 weight), ...) over the whole library."""
+        bags: list[dict[str, float]] = []
+        for phrase in self._phrases:
+            bag: dict[str, float] = {}
+            fields = (
+                (phrase.keywords, FIELD_WEIGHTS["keywords"]),
+                (phrase.examples, FIELD_WEIGHTS["examples"]),
+                ((phrase.text,), FIELD_WEIGHTS["text"]),
+            )
+            for texts, weight in fields:
+                for text in texts:
+                    for token in self._tokenizer.tokens(text):
+                        bag[token] = bag.get(token, 0.0) + weight
+            bags.append(bag)
+        count = len(bags)
+        # "or 1.0": an empty library, or one whose keywords are all stopwords, has no length
+        average = (sum(sum(bag.values()) for bag in bags) / count if count else 0.0) or 1.0
+        frequency: dict[str, int] = {}
+        for bag in bags:
+            for token in bag:
+                frequency[token] = frequency.get(token, 0) + 1
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for index, bag in enumerate(bags):
+            norm = K1 * (1 - B + B * sum(bag.values()) / average)
+            for token, tf in bag.items():
+                n = frequency[token]
+                idf = math.log(1 + (count - n + 0.5) / (n + 0.5))
+                postings.setdefault(token, []).append((index, idf * tf * (K1 + 1) / (tf + norm)))
+        return {token: tuple(entries) for token, entries in postings.items()}
+
+    def suggest(
+        self, message: str, context: SuggestContext = SuggestContext(), k: int = 3
+    ) -> list[Suggestion]:
+        """The ``k`` best phrases for ``message``, placeholders filled from ``context.fill``."""
+        relevance: dict[int, float] = {}
+        get = relevance.get
+        postings = self._postings
+        for token in set(self._tokenizer.tokens(message)):
+            for index, weight in postings.get(token, ()):
+                relevance[index] = get(index, 0.0) + weight
+
+        factors = self._factors[context.platform, context.order_state]
+        scores = {i: value * factors[i] for i, value in relevance.items() if factors[i]}
+        for phrase_id, used in context.usage.items():
+            index = self._position.get(phrase_id, -1)
+            if index in scores and used > 0:
+                scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
+        if context.first_message:
+            self._bring_greeting_forward(scores, relevance, factors)
+        return [self._render(index, score, context.fill) for index, score in self._pick(scores, k)]
+
+    def _bring_greeting_forward(
+        self, scores: dict[int, float], relevance: dict[int, float], factors: tuple[float, ...]
+    ) -> None:
+        greetings = [i for i in self._welcome if factors[i]]
+        if not greetings:
+            return
+        # Highest relevance wins; among equals the library's first greeting (min index).
+        best = max(greetings, key=lambda i: (relevance.get(i, 0.0), -i))
+        categories = self._categories
+        others = (score for i, score in scores.items() if categories[i] != "welcome")
+        reference = max(others, default=0.0) or STAGE_FLOOR
+        scores[best] = scores.get(best, 0.0) + STAGE_SHARE * reference
+
+    def _pick(self, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+        """Top ``k`` by score, at most PER_CATEGORY per category unless no other category has a
+        candidate left. Ties keep library order among the chosen."""
+        # Look at the best few; widen only when the cap cannot fill k slots from them.
+        wanted = k * (PER_CATEGORY + 1)
+        ranked = heapq.nlargest(wanted, scores.items(), key=_score)
+        while len(ranked) < len(scores) and not self._fills(ranked, k):
+            wanted *= 4
+            ranked = heapq.nlargest(wanted, scores.items(), key=_score)
+        ranked.sort(key=_rank_key)
+        chosen: list[tuple[int, float]] = []
+        held: list[tuple[int, float]] = []
+        per_category = dict.fromkeys(CATEGORIES, 0)
+        for index, score in ranked:
+            category = self._categories[index]
+            if per_category[category] < PER_CATEGORY:
+                per_category[category] += 1
+                chosen.append((index, score))
+                if len(chosen) == k:
+                    return chosen
+            else:
+                held.append((index, score))
+        chosen.extend(held[: k - len(chosen)])
+        chosen.sort(key=_rank_key)
+        return chosen
+
+    def _fills(self, ranked: list[tuple[int, float]], k: int) -> bool:
+        """Whether the category cap can fill ``k`` slots from ``ranked`` alone."""
+        per_category: dict[str, int] = {}
+        for index, _score in ranked:
+            category = self._categories[index]
+            per_category[category] = min(PER_CATEGORY, per_category.get(category, 0) + 1)
+        return sum(per_category.values()) >= k
+
+    def _render(self, index: int, score: float, fill: Mapping[str, str]) -> Suggestion:
+        parts: list[str] = []
+        for literal, name in self._templates[index]:
+            parts.append(literal)
+            if name:
+                parts.append(fill.get(name) or f"【{PLACEHOLDER_LABELS[name]}】")
+        phrase = self._phrases[index]
+        return Suggestion(phrase.id, phrase.category, "".join(parts), round(score, 4))
+
+
+_score = itemgetter(1)
+
+
+def _factor(
+    category: str,
+    conditions: frozenset[str],
+    platforms: frozenset[str],
+    platform: str,
+    state: str | None,
+) -> float:
+    if platform not in platforms:
+        return 0.0
+    if state is None:
+        return UNKNOWN_STATE_FACTOR if conditions else 1.0
+    if conditions and state not in conditions:
+        return 0.0
+    boost = STATE_BOOSTS.get(state, {}).get(category, 0.0)
+    return 1.0 + boost + (STATE_MATCH_BOOST if state in conditions else 0.0)
+
+
+def _rank_key(item: tuple[int, float]) -> tuple[float, int]:
+    index, score = item
+    return (-score, index)
+
+
+def _compile(text: str) -> _Template:
+    parts: list[tuple[str, str]] = []
+    rest = text
+    for name in placeholders_in(text):
+        literal, rest = rest.split("{" + name + "}", 1)
+        parts.append((literal, name))
+    parts.append((rest, ""))
+    return tuple(parts)

@@ -1,0 +1,68 @@
+"""The command line: `kefu check`, `kefu suggest` and `kefu lint` as a user runs them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).parent.parent
+
+
+def kefu(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        input=stdin, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_check_json_reads_stdin_line_by_line():
+    result = kefu(
+        "check", "--json", "--platform", "tmall", stdin="加我微信吧\n\n亲，马上为您发货\n"
+    )
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0
+    assert [line["text"] for line in lines] == ["加我微信吧", "亲，马上为您发货"]
+    assert lines[0]["ok"] is False
+    assert lines[0]["violations"][0] | {"message": "", "suggestion": None} == {
+        "rule": "offsite.wechat", "category": "offsite", "severity": "block", "start": 2,
+        "end": 4, "match": "微信", "message": "", "suggestion": None,
+    }  # fmt: skip
+    assert lines[1] == {
+        "type": "check_result",
+        "ok": True,
+        "violations": [],
+        "text": "亲，马上为您发货",
+    }
+
+
+def test_check_exits_1_when_a_draft_is_blocked():
+    assert kefu("check", "全网最低价").returncode == 1
+    assert kefu("check", "亲，马上为您发货").returncode == 0
+
+
+def test_suggest_json():
+    result = kefu("suggest", "--json", stdin="能开发票吗\n")
+    (line,) = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert line["type"] == "suggestions" and line["text"] == "能开发票吗"
+    assert line["items"][0]["category"] == "invoice" and len(line["items"]) == 3
+
+
+def test_lint_passes_on_the_shipped_library():
+    result = kefu("lint", "phrases/")
+    assert (result.returncode, result.stdout) == (0, "phrases: ok\n")
+
+
+def test_lint_fails_on_a_phrase_that_says_add_me_on_wechat(tmp_path):
+    shutil.copytree(ROOT / "phrases" / "banned", tmp_path / "banned")
+    shutil.copy(ROOT / "tests" / "data" / "lint" / "wechat.yaml", tmp_path)
+    result = kefu("lint", str(tmp_path))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        f"{tmp_path}/wechat.yaml:1: "
+        "phrase 'after_sales.contact' is blocked by rule 'offsite.wechat'\n",
+        "1 problem(s)\n",
+    )
