@@ -96,7 +96,7 @@ class Tracker:
     def buyer_message(
         self, shop: str, conversation: str, buyer: str, platform: str, agent: str, ts: float
     ) -> list[Effect]:
-        conv, effects = self._own(shop, conversation, buyer, platform, agent)
+        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
         if conv.asked_at is not None:
             conv.asked_at = None
             self._schedule(conv, None)
@@ -115,7 +115,7 @@ class Tracker:
         text: str,
         auto: bool = False,
     ) -> list[Effect]:
-        conv, effects = self._own(shop, conversation, buyer, platform, agent)
+        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
         if auto:
             return effects
         if conv.round_started_at is not None:
@@ -194,7 +194,7 @@ class Tracker:
     # --- internals --------------------------------------------------------------------------
 
     def _own(
-        self, shop: str, conversation: str, buyer: str, platform: str, agent: str
+        self, shop: str, conversation: str, buyer: str, platform: str, agent: str, now: float
     ) -> tuple[Conversation, list[Effect]]:
         """Find or create the conversation; a line reported by another agent hands it over."""
         effects: list[Effect] = []
@@ -203,10 +203,10 @@ class Tracker:
             conv = Conversation(shop, conversation, buyer, platform, agent)
             self.conversations[conv.key] = conv
         elif conv.agent != agent:
-            self._hand_over(conv, agent, effects)
+            self._hand_over(conv, agent, now, effects)
         return conv, effects
 
-    def _hand_over(self, conv: Conversation, agent: str, effects: list[Effect]) -> None:
+    def _hand_over(self, conv: Conversation, agent: str, now: float, effects: list[Effect]) -> None:
         old = conv.agent
         if conv.round_started_at is not None:
             # The open round moves with the conversation: so do its counts.
@@ -223,11 +223,11 @@ class Tracker:
                     before.overdue -= 1
                     after.overdue += 1
                 effects += [SaveKpi(before), SaveKpi(after)]
-            effects.append(Push(conv.shop, old, self.timer_frame(conv, "cleared", started)))
+            effects.append(Push(conv.shop, old, self.timer_frame(conv, "cleared", now)))
         conv.agent = agent
         if conv.round_started_at is not None:
             level = self.level_of(conv)
-            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, started)))
+            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, now)))
         effects.append(SaveConversation(conv))
 
     def _start_round(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:

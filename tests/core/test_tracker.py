@@ -1,0 +1,175 @@
+"""Reply clocks and KPIs on a fake clock: rounds, thresholds, follow-ups, handover, windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.core.kpi import KpiDay, misses_left
+from server.core.tracker import Push, SaveKpi, Tracker
+from server.settings import DEFAULT_TIMERS
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(hour: int, minute: int = 0, second: float = 0, day: int = 16) -> float:
+    whole = int(second)
+    local = datetime(2026, 11, day, hour, minute, whole, tzinfo=SHANGHAI)
+    return local.timestamp() + (second - whole)
+
+
+def tracker() -> Tracker:
+    return Tracker(DEFAULT_TIMERS, "Asia/Shanghai", 0.9)
+
+
+def pushes(effects) -> list[tuple[str, str, float]]:
+    """(agent, level or type, waited_s) of every push, in order."""
+    return [
+        (e.agent, e.frame.get("level", e.frame["type"]), e.frame.get("waited_s"))
+        for e in effects
+        if isinstance(e, Push)
+    ]
+
+
+def buyer(t: Tracker, ts: float, agent: str = "alice", conversation: str = "c1", platform="jd"):
+    return t.buyer_message("s1", conversation, "tom", platform, agent, ts)
+
+
+def reply(t: Tracker, ts: float, text: str = "您好，在的", agent: str = "alice", auto: bool = False,
+          conversation: str = "c1", platform: str = "jd"):  # fmt: skip
+    return t.agent_message("s1", conversation, "tom", platform, agent, ts, text, auto)
+
+
+def test_a_burst_of_buyer_messages_is_one_round():
+    t, start = tracker(), at(10)
+    assert pushes(buyer(t, start)) == [("alice", "waiting", 0.0)]
+    assert pushes(buyer(t, start + 2)) == []
+    assert pushes(buyer(t, start + 5)) == []
+    assert t.kpi("s1", "alice", "2026-11-16").rounds == 1
+    assert pushes(reply(t, start + 8)) == [("alice", "cleared", 8.0), ("alice", "kpi", None)]
+    kpi = t.kpi("s1", "alice", "2026-11-16")
+    assert (kpi.rounds, kpi.answered, kpi.response_sum_s) == (1, 1, 8.0)
+
+
+def test_an_auto_reply_never_answers():
+    t, start = tracker(), at(10)
+    buyer(t, start)
+    assert pushes(reply(t, start + 1, "【自动回复】亲，客服马上就来", auto=True)) == []
+    assert t.conversations[("s1", "c1")].round_started_at == start
+    assert pushes(reply(t, start + 12))[0] == ("alice", "cleared", 12.0)
+
+
+def test_thresholds_fire_in_order_at_their_times():
+    t, start = tracker(), at(10)
+    buyer(t, start)
+    assert t.next_wake() == start + 20
+    assert pushes(t.advance(start + 19.999)) == []
+    assert pushes(t.advance(start + 20)) == [("alice", "warn", 20.0)]
+    assert pushes(t.advance(start + 30)) == [("alice", "due", 30.0)]  # the JD target passes too
+    assert t.kpi("s1", "alice", "2026-11-16").decided == 1
+    assert pushes(t.advance(start + 179)) == []
+    assert pushes(t.advance(start + 500)) == [("alice", "overdue", 180.0)]
+    assert t.next_wake() is None
+    assert t.kpi("s1", "alice", "2026-11-16").overdue == 1
+
+
+def test_answering_clears_the_clock_and_stale_deadlines_never_fire():
+    t, start = tracker(), at(10)
+    buyer(t, start)
+    reply(t, start + 5)
+    assert pushes(t.advance(start + 1000)) == []
+    buyer(t, start + 2000)  # a new round: its own thresholds
+    assert pushes(t.advance(start + 2020)) == [("alice", "warn", 20.0)]
+
+
+def test_follow_up_when_the_buyer_goes_silent_after_a_question():
+    t, start = tracker(), at(10)
+    buyer(t, start)
+    reply(t, start + 5, "亲，您平时穿什么码呢？")
+    assert pushes(t.advance(start + 904)) == []
+    assert pushes(t.advance(start + 905)) == [("alice", "follow_up", 900.0)]
+    # A buyer who answers cancels the re-ask.
+    reply(t, start + 1000, "还需要别的颜色吗")
+    buyer(t, start + 1100)
+    assert [p for p in pushes(t.advance(start + 3000)) if p[1] == "follow_up"] == []
+
+
+def test_a_handover_moves_the_open_round_and_its_counts():
+    t, start = tracker(), at(10)
+    buyer(t, start)
+    t.advance(start + 31)  # warn, due, and a decided miss for alice
+    effects = buyer(t, start + 40, agent="amy")  # amy's console now shows the conversation
+    assert pushes(effects) == [("alice", "cleared", 40.0), ("amy", "due", 40.0)]
+    alice, amy = t.kpi("s1", "alice", "2026-11-16"), t.kpi("s1", "amy", "2026-11-16")
+    assert (alice.rounds, alice.decided, amy.rounds, amy.decided) == (0, 0, 1, 1)
+    assert pushes(reply(t, start + 50, agent="amy"))[0] == ("amy", "cleared", 50.0)
+    amy = t.kpi("s1", "amy", "2026-11-16")
+    assert (amy.answered, amy.within_target, amy.decided) == (1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("platform", "hour", "minute", "second", "counted"),
+    [
+        ("jd", 8, 59, 59, False),
+        ("jd", 9, 0, 0, True),
+        ("jd", 22, 59, 59, True),
+        ("jd", 23, 0, 0, False),
+        ("taobao", 7, 59, 59, False),
+        ("taobao", 8, 0, 0, True),
+        ("taobao", 23, 59, 59, True),
+        ("taobao", 0, 0, 0, False),
+        ("pdd", 22, 59, 59, True),
+        ("pdd", 23, 0, 0, False),
+    ],
+)
+def test_counting_windows_at_their_edges(platform, hour, minute, second, counted):
+    t = tracker()
+    buyer(t, at(hour, minute, second), platform=platform)
+    kpi = t.kpi("s1", "alice", "2026-11-16")
+    assert (kpi.rounds, kpi.outside_window) == ((1, 0) if counted else (0, 1))
+
+
+def test_a_hand_worked_jd_day():
+    t = tracker()
+    # c1: answered in 10 s (first round of c1), then again in 25 s; c2: answered in 40 s (a miss);
+    # c3: never answered (a miss once 30 s pass, overdue at 180 s); c4: at 08:30, outside the window.
+    buyer(t, at(9, 30), conversation="c1")
+    reply(t, at(9, 30, 10), conversation="c1")
+    buyer(t, at(10), conversation="c1")
+    reply(t, at(10, 0, 25), conversation="c1")
+    buyer(t, at(11), conversation="c2")
+    t.advance(at(11, 0, 40))
+    reply(t, at(11, 0, 40), conversation="c2")
+    buyer(t, at(12), conversation="c3")
+    buyer(t, at(8, 30), conversation="c4")
+    t.advance(at(13))
+    report = t.kpi("s1", "alice", "2026-11-16").report(0.9)
+    assert report == {
+        "agent": "alice", "date": "2026-11-16", "rounds": 4, "answered": 3,
+        "avg_response_s": 25.0, "first_response_s": 25.0, "within_target_rate": 0.5,
+        "overdue": 1, "longest_wait_s": 40.0, "outside_window": 1, "target_rate": 0.9,
+        "misses_left": 0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("within", "decided", "target", "left"),
+    [(9, 10, 0.9, 0), (10, 10, 0.9, 1), (19, 20, 0.9, 1), (95, 100, 0.9, 5), (0, 0, 0.9, 0),
+     (8, 10, 0.9, 0), (3, 3, 0.5, 3)],
+)  # fmt: skip
+def test_misses_left(within, decided, target, left):
+    assert misses_left(within, decided, target) == left
+
+
+def test_restore_resumes_clocks_from_the_stored_start():
+    first, start = tracker(), at(10)
+    saved = [e for e in buyer(first, start) if not isinstance(e, Push)]
+    conversation = next(e.conversation for e in saved if not isinstance(e, SaveKpi))
+    kpi = next(e.kpi for e in saved if isinstance(e, SaveKpi))
+    second = tracker()
+    second.restore([conversation], [KpiDay(**{f: getattr(kpi, f) for f in KpiDay.__slots__})])
+    assert second.next_wake() == start + 20  # not restart time + 20
+    assert pushes(second.advance(start + 100)) == [("alice", "warn", 20.0), ("alice", "due", 30.0)]
+    assert second.kpi("s1", "alice", "2026-11-16").rounds == 1
