@@ -133,8 +133,9 @@ def test_counting_windows_at_their_edges(platform, hour, minute, second, counted
 
 def test_a_hand_worked_jd_day():
     t = tracker()
-    # c1: answered in 10 s (first round of c1), then again in 25 s; c2: answered in 40 s (a miss);
-    # c3: never answered (a miss once 30 s pass, overdue at 180 s); c4: at 08:30, outside the window.
+    # c1: answered in 10 s (first round of c1), then again in 25 s; c2: answered in 40 s (a
+    # miss); c3: never answered (a miss once 30 s pass, overdue at 180 s); c4: at 08:30, outside
+    # the window.
     buyer(t, at(9, 30), conversation="c1")
     reply(t, at(9, 30, 10), conversation="c1")
     buyer(t, at(10), conversation="c1")
