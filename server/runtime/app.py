@@ -76,7 +76,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     service = Service(app[CONFIG], app[STORE], Metrics(), app[CLOCK])
-    watcher = LibraryWatcher(Path(app[CONFIG].phrases), service.library_changed)
+    watcher = LibraryWatcher(
+        Path(app[CONFIG].phrases), service.library_changed, service.library_failed
+    )
     service.library = await watcher.load_first()
     await service.start()
     app[http.SERVICE] = service

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from server import __version__, protocol
 from server.errors import BadField, BadSignature, Forbidden, KefuError, NotAuthenticated
-from server.runtime.service import Service
-from server.settings import Token
+from server.runtime.service import Service, check_result
+from server.settings import PLATFORMS, Token
 
 STATIC = Path(__file__).parent / "static"
 
@@ -85,6 +85,8 @@ async def healthz(request: web.Request) -> web.Response:
             "status": "ok",
             "version": __version__,
             "connections": sum(1 for _ in service.registry.sessions()),
+            "library": service.library.version if service.library else None,
+            "library_error": str(service.library_error) if service.library_error else None,
         }
     )
 
@@ -108,6 +110,22 @@ async def kpi(request: web.Request) -> web.Response:
     return json_response(report)
 
 
+async def post_check(request: web.Request) -> web.Response:
+    """``POST /api/check``: the ``check`` message over HTTP, for other tools of the shop.
+
+    Body: ``{"text", "platform"?, "free_shipping"?}``; the answer is a ``check_result``."""
+    authenticate(request)
+    body = await request.read()
+    message = protocol.decode(_with_type(body, "check"))
+    platform = message.get("platform", "taobao")
+    if platform not in PLATFORMS:
+        raise BadField(f"field 'platform' of 'check' must be one of {', '.join(PLATFORMS)}, "
+                       f"got {protocol.quote(platform)}")  # fmt: skip
+    service = request.app[SERVICE]
+    violations = service.check(message["text"], platform, bool(message.get("free_shipping")))
+    return json_response(check_result(message.get("id"), violations))
+
+
 SIGNATURE_HEADER = "X-Kefu-Signature"
 
 
@@ -126,19 +144,19 @@ async def post_order(request: web.Request) -> web.Response:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(request.headers.get(SIGNATURE_HEADER, ""), expected):
         raise BadSignature(f"missing or wrong {SIGNATURE_HEADER} header")
-    message = protocol.decode(_as_order(body))
+    message = protocol.decode(_with_type(body, "order"))
     changed = await service.take_order(service.order_event(shop, message))
     return json_response({"type": "ack", "ref": message.get("id"), "changed": changed})
 
 
-def _as_order(body: bytes) -> bytes:
-    """The body with ``type: order`` added, so it is validated exactly like the message."""
+def _with_type(body: bytes, kind: str) -> bytes:
+    """The body with ``type`` added, so it is validated exactly like that websocket message."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body  # decode() reports it
     if isinstance(document, dict):
-        document["type"] = "order"
+        document["type"] = kind
         return orjson.dumps(document)
     return body
 
@@ -180,6 +198,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/kpi", kpi)
     app.router.add_post("/api/orders", post_order)
+    app.router.add_post("/api/check", post_check)
     app.router.add_get("/api/nudges/outcomes", nudge_outcomes)
     app.router.add_get("/demo", demo_redirect)
     app.router.add_get("/demo/", demo_index)

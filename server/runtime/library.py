@@ -59,11 +59,16 @@ def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
 class LibraryWatcher:
     """Polls the library's files and swaps in a new :class:`Library` when they change."""
 
-    def __init__(self, directory: Path, on_change: Callable[[Library], None]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        on_change: Callable[[Library], None],
+        on_error: Callable[[LibraryError | None], None],
+    ) -> None:
         self.directory = directory
         self.on_change = on_change
+        self.on_error = on_error  # the failed reload, or None once the files are valid again
         self.current: Library | None = None
-        self.error: LibraryError | None = None
         self._seen: dict[str, tuple[int, int]] = {}
 
     async def load_first(self) -> Library:
@@ -80,13 +85,13 @@ class LibraryWatcher:
         try:
             library = await asyncio.to_thread(load, self.directory)
         except LibraryError as exc:
-            self.error = exc
+            self.on_error(exc)
             log.error(
                 "library reload failed; keeping the last good one",
                 extra={"file": exc.file, "line": exc.line, "reason": exc.reason},
             )
             return
-        self.error = None
+        self.on_error(None)
         if self.current is None or library.version != self.current.version:
             self.current = library
             log.info("library reloaded", extra={"version": library.version})

@@ -68,6 +68,7 @@ class Service:
         self.order_lock = asyncio.Lock()  # one order event at a time: prepare, store, commit
         self.deliveries: set[asyncio.Task[None]] = set()
         self.library: Library | None = None
+        self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.usage: dict[str, dict[str, int]] = {}
         # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
         self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
@@ -402,6 +403,9 @@ class Service:
                 REDACTOR.redact(text),
             )
         )
+
+    def library_failed(self, error: KefuError | None) -> None:
+        self.library_error = error
 
     def library_changed(self, library: Library) -> None:
         self.library = library

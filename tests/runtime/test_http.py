@@ -18,7 +18,8 @@ async def get(url: str, token: str | None = None) -> tuple[int, dict | str]:
 async def test_healthz_counts_connections(server):
     async with client(server.ws_url):
         assert await get(server.http_url + "/healthz") == (
-            200, {"status": "ok", "version": "0.1.0", "connections": 1},
+            200, {"status": "ok", "version": "0.1.0", "connections": 1,
+                  "library": server.service.library.version, "library_error": None},
         )  # fmt: skip
 
 

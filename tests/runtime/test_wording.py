@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import aiohttp
+
+from server.errors import LibraryError
 from server.runtime.app import WATCHER
 from tests.helpers import assert_error, client, make_config, running_server
 
@@ -84,15 +87,45 @@ async def test_an_invalid_edit_keeps_the_last_good_library_and_a_valid_one_reloa
             (library / "banned" / "offsite.yaml").write_text("rules: [oops\n", encoding="utf-8")
             await watcher.poll_once()
             assert server.service.library.version == before
-            assert watcher.error is not None and watcher.error.file == "offsite.yaml"
+            error = server.service.library_error
+            assert isinstance(error, LibraryError) and error.file == "offsite.yaml"
             shutil.copy(PHRASES / "banned" / "offsite.yaml", library / "banned" / "offsite.yaml")
             with (library / "welcome.yaml").open("a", encoding="utf-8") as f:
                 f.write(NEW_PHRASE)
             await watcher.poll_once()
-            assert watcher.error is None
+            assert server.service.library_error is None
             version = server.service.library.version
             assert version != before
             assert (await c.recv_type("library"))["version"] == version
             line = {"type": "message", "id": "m", "conversation": "c9", "buyer": "ann"}
             answer = await c.request({**line, "from": "buyer", "text": "周末营业吗"})
             assert answer["items"][0]["phrase"] == "welcome.weekend"
+
+
+async def post(server, path: str, body: dict, token: str = "tok-a1"):
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(server.http_url + path, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_http_check_answers_like_the_websocket(server):
+    status, answer = await post(server, "/api/check", {"text": "全网最低价", "id": "h1"})
+    assert (status, answer["type"], answer["ref"], answer["ok"]) == (
+        200,
+        "check_result",
+        "h1",
+        False,
+    )
+    assert answer["violations"][0]["category"] == "ad_law"
+    status, answer = await post(server, "/api/check", {"text": "您好", "platform": "amazon"})
+    assert status == 400
+    assert_error(
+        answer,
+        "bad_field",
+        "field 'platform' of 'check' must be one of taobao, tmall, jd, pdd, got 'amazon'",
+    )
+    status, answer = await post(server, "/api/check", {"text": "您好"}, token="nope")
+    assert (status, answer["code"]) == (401, "not_authenticated")
