@@ -173,15 +173,20 @@ class Tracker:
             ):
                 yield conv
 
-    def timer_frame(self, conv: Conversation, level: str, now: float) -> dict[str, Any]:
-        started = conv.round_started_at if conv.round_started_at is not None else now
+    def timer_frame(
+        self, conv: Conversation, level: str, now: float, started: float | None = None
+    ) -> dict[str, Any]:
+        """A ``timer`` push; ``started`` defaults to the open round's start."""
+        if started is None:
+            started = conv.round_started_at if conv.round_started_at is not None else now
+        timers = self.timers[conv.platform]
         return {
             "type": "timer",
             "conversation": conv.conversation,
             "buyer": conv.buyer,
             "level": level,
             "waited_s": round(now - started, 3),
-            "target_s": self.timers[conv.platform].target_s,
+            "target_s": timers.follow_up_s if level == FOLLOW_UP else timers.target_s,
             "started_at": started,
         }
 
@@ -270,8 +275,9 @@ class Tracker:
         if started is None:
             # The only clock of an answered conversation is the follow-up re-ask.
             if conv.asked_at is not None:
+                frame = self.timer_frame(conv, FOLLOW_UP, deadline, started=conv.asked_at)
                 conv.asked_at = None
-                effects.append(Push(conv.shop, conv.agent, self._follow_up_frame(conv, deadline)))
+                effects.append(Push(conv.shop, conv.agent, frame))
                 effects.append(SaveConversation(conv))
             return
         offset, kind = self._thresholds[conv.platform][conv.stage]
@@ -291,18 +297,6 @@ class Tracker:
             effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, kind, deadline)))
         self._schedule(conv, self._threshold_at(conv))
         effects.append(SaveConversation(conv))
-
-    def _follow_up_frame(self, conv: Conversation, now: float) -> dict[str, Any]:
-        asked = now - self.timers[conv.platform].follow_up_s
-        return {
-            "type": "timer",
-            "conversation": conv.conversation,
-            "buyer": conv.buyer,
-            "level": FOLLOW_UP,
-            "waited_s": round(now - asked, 3),
-            "target_s": self.timers[conv.platform].follow_up_s,
-            "started_at": asked,
-        }
 
     def _threshold_at(self, conv: Conversation) -> float | None:
         thresholds = self._thresholds[conv.platform]
