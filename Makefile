@@ -38,5 +38,8 @@ bench: setup
 bench-quick: setup
 	$(PY) -m bench --quick
 
+extension: setup
+	$(PY) scripts/build_extension.py
+
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache

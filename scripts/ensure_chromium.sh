@@ -16,4 +16,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # fonts-noto-cjk so the panel's Chinese text renders in screenshots instead of boxes.
 apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null
-/usr/bin/chromium --version
+/usr/bin/chromium --version 2>/dev/null  # its wrapper script warns on stderr; harmless

@@ -22,6 +22,9 @@ from server.errors import SettingsError
 
 PLATFORMS = ("taobao", "tmall", "jd", "pdd")
 
+# extension/manifest.json carries a fixed public key, so the unpacked extension's id is stable.
+EXTENSION_ORIGIN = "chrome-extension://jlgbimhnmfomfdcmaapjdpfkhfmgohjc"
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -167,9 +170,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "KEFU_ORIGINS",
-        "",
-        "Browser Origins allowed to open the websocket, comma-separated (e.g. the extension's"
-        " chrome-extension://<id>). Clients that send no Origin are always allowed.",
+        EXTENSION_ORIGIN,
+        "Browser Origins allowed to open the websocket, comma-separated; the default is this"
+        " repository's extension (its manifest key fixes the id). Clients that send no Origin"
+        " are always allowed.",
         _list,
     ),
     Setting("KEFU_CONFIG", "", "Optional YAML file: any setting below plus 'timers' and 'nudges'."),
