@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint bench bench-quick extension chromium clean
+.PHONY: setup run test lint bench bench-quick extension chromium redis clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,10 @@ run: setup
 chromium:
 	scripts/ensure_chromium.sh
 
-test: setup chromium
+redis:
+	scripts/ensure_redis.sh
+
+test: setup chromium redis
 	$(VENV)/bin/ruff check server tests bench scripts
 	$(VENV)/bin/kefu lint phrases/
 	PYTHONASYNCIODEBUG=1 $(VENV)/bin/pytest

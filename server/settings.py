@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -141,6 +142,13 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _redis_url(raw: str) -> str:
+    url = raw.strip()
+    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError
+    return url
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: str
@@ -160,6 +168,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KEFU_WS_PORT", "8765", "Websocket port for the extension (0 = any free port).", _port),
     Setting("KEFU_HTTP_PORT", "8766", "HTTP port: dashboard, demo, API, metrics (0 = any).", _port),
     Setting("KEFU_DB", "kefu.db", "SQLite file of the embedded store (':memory:' keeps nothing)."),
+    Setting(
+        "KEFU_REDIS_URL",
+        "",
+        "Redis URL (redis://, rediss:// or unix://) of a store shared by several server"
+        " processes; empty = the embedded SQLite file KEFU_DB. See docs/deploy.md.",
+        _redis_url,
+        secret=True,  # may carry a password
+    ),
     Setting(
         "KEFU_TOKENS",
         "",
@@ -235,6 +251,7 @@ class Config:
     ws_port: int
     http_port: int
     db: str
+    redis_url: str
     tokens: tuple[Token, ...]
     origins: tuple[str, ...]
     config: str

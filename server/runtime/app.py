@@ -67,7 +67,7 @@ def _demo_token(db: str) -> str:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = open_store(app[CONFIG].db)
+    store = open_store(app[CONFIG].db, app[CONFIG].redis_url)
     await store.open()
     app[STORE] = store
     yield

@@ -25,6 +25,7 @@ from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
 from server.storage.base import AuditRecord, Store
+from server.storage.futures import log_unawaited_failure, settle
 
 log = logging.getLogger("kefu.store")
 
@@ -147,9 +148,9 @@ class SQLiteStore(Store):
             db = self._connect()
         except (sqlite3.Error, StoreError) as exc:
             error: StoreError = exc if isinstance(exc, StoreError) else _store_error(self.path, exc)
-            self._loop.call_soon_threadsafe(_settle, ready, None, error)
+            self._loop.call_soon_threadsafe(settle, ready, None, error)
             return
-        self._loop.call_soon_threadsafe(_settle, ready, None, None)
+        self._loop.call_soon_threadsafe(settle, ready, None, None)
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
@@ -184,13 +185,13 @@ class SQLiteStore(Store):
             failure = _store_error(self.path, exc)
             results = [(future, None, failure) for _, future in batch]
         for future, result, error in results:
-            self._loop.call_soon_threadsafe(_settle, future, result, error)
+            self._loop.call_soon_threadsafe(settle, future, result, error)
 
     def _submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if self._loop is None or self._thread is None:
             raise StoreError(f"store {self.path!r} is not open")
         future: asyncio.Future[T] = self._loop.create_future()
-        future.add_done_callback(_log_unawaited_failure)
+        future.add_done_callback(log_unawaited_failure)
         self._queue.put((operation, future))
         return future
 
@@ -370,19 +371,3 @@ def _nudge(row: tuple[Any, ...]) -> Nudge:
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"sqlite store {path!r} failed: {str(exc).lower()}")
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-def _log_unawaited_failure(future: asyncio.Future[Any]) -> None:
-    # Marks the exception as retrieved (fire-and-forget writes would otherwise warn at GC) and
-    # makes sure a failed write is never silent, whether or not someone awaits it.
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.error("store write failed", extra={"error": str(exc)})

@@ -12,15 +12,19 @@ from server.core.nudgebook import Nudge
 from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
-from server.storage import AuditRecord, MemoryStore, SQLiteStore, Store
+from server.storage import AuditRecord, MemoryStore, RedisStore, SQLiteStore, Store
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def make_store(request, tmp_path: Path) -> Callable[[], Store]:
     """A factory: calling it twice gives the same data (a reopen), as each backend allows."""
     memory = MemoryStore()
     if request.param == "memory":
         return lambda: memory
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.command("FLUSHALL")
+        return lambda: RedisStore(server.url)
     return lambda: SQLiteStore(str(tmp_path / "kefu.db"))
 
 
@@ -64,6 +68,19 @@ async def test_kpi_upsert_and_load_by_shop_and_date(store, make_store):
     assert await store.load_kpis("s1", "2026-11-20") == [day]
     assert [k.shop for k in await store.load_kpis(None, "2026-11-20")] == ["s1", "s2"]
     await store.close()
+
+
+async def test_writes_apply_in_call_order_and_reads_see_them_unawaited(store):
+    day = KpiDay("s1", "alice", "2026-11-20", rounds=1)
+    first = store.save_kpi(day)
+    day.rounds = 2  # the first write copied the record when it was called
+    second = store.save_kpi(day)
+    day.rounds = 3
+    assert await store.load_kpis("s1", "2026-11-20") == [
+        KpiDay("s1", "alice", "2026-11-20", rounds=2)
+    ]
+    await first
+    await second
 
 
 async def test_audit_range_is_half_open_and_per_shop(store):
