@@ -110,6 +110,36 @@ def _lint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _qa(args: argparse.Namespace) -> int:
+    from server.core.checker import load_rules
+    from server.qa import parse_csv_map, render_html, render_text, run_qa
+
+    config = load_config()
+    paths = [Path(name) for name in args.files]
+    for path in paths:
+        if not path.is_file():
+            print(f"kefu: cannot read export: {str(path)!r}", file=sys.stderr)
+            return 2
+    report = run_qa(
+        paths,
+        rules=load_rules(Path(args.phrases or config.phrases) / "banned"),
+        platform=args.platform,
+        timers=config.timers,
+        timezone=args.timezone or config.timezone,
+        target_rate=config.target_rate,
+        columns=parse_csv_map(args.csv_map),
+    )
+    if args.html:
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        sys.stdout.write(render_text(report))
+        if args.html:
+            print(f"HTML 报告：{args.html}")
+    return 0
+
+
 def _print_json(document: object) -> None:
     sys.stdout.write(orjson.dumps(document).decode() + "\n")
 
@@ -144,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     lint = commands.add_parser("lint", help="validate the phrase library and check its wording")
     lint.add_argument("directory", nargs="?", default="phrases")
     lint.set_defaults(run=_lint)
+
+    qa = commands.add_parser("qa", help="batch QA of exported chats: reply KPIs and wording")
+    qa.add_argument("files", nargs="+", metavar="FILE", help="JSONL or .csv chat exports")
+    qa.add_argument("--platform", choices=PLATFORMS, default="taobao")
+    qa.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    qa.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report")
+    qa.add_argument("--csv-map", default="", help="CSV columns: from=col,text=col,...")
+    qa.add_argument("--timezone", help="zone of times without one (default KEFU_TIMEZONE)")
+    qa.add_argument("--phrases", help="the phrase library directory (default KEFU_PHRASES)")
+    qa.set_defaults(run=_qa)
     return parser
 
 

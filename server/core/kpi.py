@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -78,8 +79,13 @@ def misses_left(within: int, decided: int, target_rate: float) -> int:
     The largest ``m`` with ``within / (decided + m) >= target``; 0 when already below. Exact
     arithmetic, so 9 of 10 at 90% leaves 0, not -1e-16.
     """
-    target = Fraction(str(target_rate))
+    target = _fraction(target_rate)
     return max(0, int((Fraction(within) - target * decided) / target))
+
+
+@functools.lru_cache(maxsize=8)
+def _fraction(rate: float) -> Fraction:
+    return Fraction(str(rate))  # "0.9", not the binary float's 0.90000000000000002220…
 
 
 class LocalDays:

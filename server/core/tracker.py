@@ -22,6 +22,9 @@ from server.settings import Timers
 WARN, DUE, TARGET, OVERDUE, FOLLOW_UP = "warn", "due", "target", "overdue", "follow_up"
 _ORDER = {WARN: 0, DUE: 1, TARGET: 2, OVERDUE: 3}
 
+# A threshold fired later than this reports the wait at firing time, not the threshold.
+LATE_S = 1.0
+
 # A reply that ends in a question waits for the buyer: follow up if the buyer goes silent.
 _QUESTION_ENDINGS = ("?", "？", "吗", "呢", "么")
 
@@ -94,14 +97,24 @@ class Tracker:
     # --- events -----------------------------------------------------------------------------
 
     def buyer_message(
-        self, shop: str, conversation: str, buyer: str, platform: str, agent: str, ts: float
+        self,
+        shop: str,
+        conversation: str,
+        buyer: str,
+        platform: str,
+        agent: str,
+        ts: float,
+        not_before: float | None = None,
     ) -> list[Effect]:
+        """A buyer line written at ``ts``. For history (a line from the past, sent when the
+        console opens), ``not_before`` holds back thresholds already passed until then, so the
+        agent's reply from that same history can still arrive and end the round in time."""
         conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
         if conv.asked_at is not None:
             conv.asked_at = None
             self._schedule(conv, None)
         if conv.round_started_at is None:
-            self._start_round(conv, ts, effects)
+            self._start_round(conv, ts, effects, not_before)
         return effects
 
     def agent_message(
@@ -135,7 +148,9 @@ class Tracker:
             if conv.deadline != deadline:
                 continue  # stale: the clock was reset or cleared since
             conv.deadline = None
-            self._fire(conv, deadline, effects)
+            # On time (or nearly): report the threshold itself; long past it (history, or a
+            # restart catching up), report the wait as it really is now.
+            self._fire(conv, deadline if now - deadline <= LATE_S else now, effects)
         return effects
 
     def next_wake(self) -> float | None:
@@ -235,7 +250,9 @@ class Tracker:
             effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, now)))
         effects.append(SaveConversation(conv))
 
-    def _start_round(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
+    def _start_round(
+        self, conv: Conversation, ts: float, effects: list[Effect], not_before: float | None
+    ) -> None:
         conv.round_started_at = ts
         conv.stage = 0
         conv.decided = False
@@ -245,7 +262,10 @@ class Tracker:
         else:
             kpi.outside_window += 1
         effects.append(SaveKpi(kpi))
-        self._schedule(conv, self._threshold_at(conv))
+        first = self._threshold_at(conv)
+        if first is not None and not_before is not None:
+            first = max(first, not_before)
+        self._schedule(conv, first)
         effects.append(SaveConversation(conv))
         effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "waiting", ts)))
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from server import logs
 from server.errors import SettingsError
-from server.runtime import http
+from server.runtime import dashboard, http
 from server.runtime.library import LibraryWatcher
 from server.runtime.metrics import Metrics
 from server.runtime.service import Service
@@ -108,6 +108,7 @@ def create_app(
     app[http.TOKENS] = tokens
     app.cleanup_ctx.extend([_store_ctx, _service_ctx, _websocket_ctx])
     http.add_routes(app)
+    dashboard.add_routes(app)
     return app
 
 

@@ -32,6 +32,9 @@ from server.storage import AuditRecord, Store
 log = logging.getLogger("kefu.service")
 
 Handler = Callable[[Session, dict[str, Any]], Awaitable[None]]
+# A live view (the supervisors' dashboard) told what happens: ("effect", tracker Effect) for
+# every clock and KPI change, ("audit", AuditRecord) for every flagged check and override.
+Observer = Callable[[str, Any], None]
 
 # A buyer complaining has an open after-sales round: no payment reminders for them (issue 6).
 COMPLAINT_WORDS = ("投诉", "差评", "退款", "破损", "坏了", "质量问题", "维权", "假货")
@@ -44,6 +47,9 @@ OVERRIDE_WINDOW_S = 300.0
 # A line's own timestamp is trusted back to this far (history shown when the console opens);
 # anything older, or in the future, is taken as seen now.
 MAX_BACKDATE_S = 86400.0
+# A history line's passed thresholds wait this long for the rest of the history (the agent's
+# reply) to arrive, so a round answered in the past is not counted as missed.
+HISTORY_GRACE_S = 2.0
 
 
 class Service:
@@ -72,6 +78,7 @@ class Service:
         self.usage: dict[str, dict[str, int]] = {}
         # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
         self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
+        self.observers: list[Observer] = []
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
             "order": self.on_order,
@@ -104,8 +111,13 @@ class Service:
 
     # --- effects ----------------------------------------------------------------------------
 
+    def notify(self, event: str, payload: Any) -> None:
+        for observer in self.observers:
+            observer(event, payload)
+
     def apply(self, effects: Iterable[Effect]) -> None:
         for effect in effects:
+            self.notify("effect", effect)
             if isinstance(effect, Push):
                 self.registry.push(effect.shop, effect.agent, effect.frame)
             elif isinstance(effect, SaveConversation):
@@ -239,7 +251,9 @@ class Service:
         )
         if message["from"] == "buyer":
             first = (session.shop, message["conversation"]) not in self.tracker.conversations
-            self.apply(self.tracker.buyer_message(*args))
+            now = self.clock()
+            not_before = now + HISTORY_GRACE_S if ts < now - HISTORY_GRACE_S else None
+            self.apply(self.tracker.buyer_message(*args, not_before))
             if any(word in message["text"] for word in COMPLAINT_WORDS):
                 self.complaints[(session.shop, message["conversation"])] = ts
             self.registry.reply(
@@ -390,19 +404,19 @@ class Service:
         violations: list[Violation],
     ) -> None:
         severity = "block" if any(v.severity == "block" for v in violations) else "warn"
-        self.store.add_audit(
-            AuditRecord(
-                self.clock(),
-                session.shop,
-                session.agent,
-                conversation,
-                kind,
-                tuple(v.rule for v in violations),
-                tuple(sorted({v.category for v in violations})),
-                severity,
-                REDACTOR.redact(text),
-            )
+        record = AuditRecord(
+            self.clock(),
+            session.shop,
+            session.agent,
+            conversation,
+            kind,
+            tuple(v.rule for v in violations),
+            tuple(sorted({v.category for v in violations})),
+            severity,
+            REDACTOR.redact(text),
         )
+        self.store.add_audit(record)
+        self.notify("audit", record)
 
     def library_failed(self, error: KefuError | None) -> None:
         self.library_error = error

@@ -70,7 +70,7 @@ def test_thresholds_fire_in_order_at_their_times():
     assert pushes(t.advance(start + 30)) == [("alice", "due", 30.0)]  # the JD target passes too
     assert t.kpi("s1", "alice", "2026-11-16").decided == 1
     assert pushes(t.advance(start + 179)) == []
-    assert pushes(t.advance(start + 500)) == [("alice", "overdue", 180.0)]
+    assert pushes(t.advance(start + 180.5)) == [("alice", "overdue", 180.0)]
     assert t.next_wake() is None
     assert t.kpi("s1", "alice", "2026-11-16").overdue == 1
 
@@ -172,5 +172,25 @@ def test_restore_resumes_clocks_from_the_stored_start():
     second = tracker()
     second.restore([conversation], [KpiDay(**{f: getattr(kpi, f) for f in KpiDay.__slots__})])
     assert second.next_wake() == start + 20  # not restart time + 20
-    assert pushes(second.advance(start + 100)) == [("alice", "warn", 20.0), ("alice", "due", 30.0)]
+    assert pushes(second.advance(start + 20)) == [("alice", "warn", 20.0)]
+    assert pushes(second.advance(start + 100)) == [("alice", "due", 100.0)]  # 70 s late
     assert second.kpi("s1", "alice", "2026-11-16").rounds == 1
+
+
+def test_history_lines_hold_back_passed_thresholds_until_the_reply_arrives():
+    t, start, now = tracker(), at(10), at(10, 5)
+    t.buyer_message("s1", "c1", "tom", "jd", "alice", start, not_before=now + 2)
+    assert t.next_wake() == now + 2
+    reply(t, start + 12)  # the agent's reply, from the same history, arrives in time
+    assert pushes(t.advance(now + 2)) == []
+    kpi = t.kpi("s1", "alice", "2026-11-16")
+    assert (kpi.answered, kpi.within_target, kpi.overdue) == (1, 1, 0)
+
+
+def test_history_lines_still_fire_every_passed_threshold_when_unanswered():
+    t, start, now = tracker(), at(10), at(10, 5)
+    t.buyer_message("s1", "c1", "tom", "jd", "alice", start, not_before=now + 2)
+    assert pushes(t.advance(now + 2)) == [
+        ("alice", "warn", 302.0), ("alice", "due", 302.0), ("alice", "overdue", 302.0),
+    ]  # fmt: skip
+    assert t.kpi("s1", "alice", "2026-11-16").overdue == 1

@@ -1,0 +1,45 @@
+"""Batch QA of exported chats (``kefu qa``): the live server's core, run offline.
+
+Read JSONL/CSV exports (:mod:`server.qa.lines`), replay them through the tracker and the checker
+(:mod:`server.qa.analyze`) into a :class:`Report` (:mod:`server.qa.report`), and render it for
+the terminal (:mod:`server.qa.text`) or as one self-contained HTML page (:mod:`server.qa.page`).
+Nothing here does I/O beyond reading the export files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from pathlib import Path
+
+from server.core.checker import RuleSet
+from server.qa.analyze import analyze
+from server.qa.lines import parse_csv_map, read_export, zone
+from server.qa.page import render_html
+from server.qa.report import Report
+from server.qa.text import render_text
+from server.settings import Timers
+
+__all__ = ["Report", "parse_csv_map", "render_html", "render_text", "run_qa"]
+
+
+def run_qa(
+    paths: Sequence[Path],
+    *,
+    rules: RuleSet,
+    platform: str,
+    timers: Mapping[str, Timers],
+    timezone: str,
+    target_rate: float,
+    columns: Mapping[str, str],
+) -> Report:
+    tz = zone(timezone)
+    return analyze(
+        chain.from_iterable(read_export(path, tz, columns) for path in paths),
+        rules=rules,
+        platform=platform,
+        timers=timers,
+        timezone=timezone,
+        target_rate=target_rate,
+        files=[str(path) for path in paths],
+    )

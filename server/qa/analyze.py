@@ -1,0 +1,119 @@
+"""Batch QA: replay an export through the same core the live server runs.
+
+Lines are replayed in time order through :class:`Tracker` (rounds, clocks, counting windows,
+KPIs) and every human agent line through the wording checker. Before each line the tracker is
+advanced to just before its time, so thresholds fire in order and an answer at exactly the
+target counts as within it (``waited <= target_s``, as the tracker decides); at the end it is
+advanced to the export's last line, so a round still open then is counted as far as the export
+can tell and no further.
+
+Agent lines belong to their ``agent`` ("unknown" when absent); buyer lines to their ``agent``
+if given, else to whoever has the conversation, so a round opened before anyone answered moves
+to the agent who answers it (the tracker's hand-over).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from operator import attrgetter
+
+from server.core.checker import CheckContext, RuleSet
+from server.core.kpi import KpiDay
+from server.core.tracker import Tracker
+from server.logs import REDACTOR
+from server.qa.lines import ChatLine, Malformed
+from server.qa.report import MAX_EXAMPLES, AgentStats, Example, Report
+from server.settings import Timers
+
+SHOP = "qa"  # an export is one shop's chats
+UNKNOWN_AGENT = "unknown"
+
+
+def analyze(
+    items: Iterable[ChatLine | Malformed],
+    *,
+    rules: RuleSet,
+    platform: str,
+    timers: Mapping[str, Timers],
+    timezone: str,
+    target_rate: float,
+    files: list[str],
+) -> Report:
+    chat: list[ChatLine] = []
+    malformed: list[Malformed] = []
+    for item in items:
+        if isinstance(item, ChatLine):
+            chat.append(item)
+        else:
+            malformed.append(item)
+    chat.sort(key=attrgetter("ts"))  # stable: lines with the same time keep the file's order
+
+    tracker = Tracker(timers, timezone, target_rate)
+    context = CheckContext(platform=platform)
+    stats: dict[str, AgentStats] = {}
+
+    def of(agent: str) -> AgentStats:
+        found = stats.get(agent)
+        if found is None:
+            found = stats[agent] = AgentStats(agent, KpiDay(SHOP, agent, ""))
+        return found
+
+    conversations = tracker.conversations
+    days = tracker.days
+    for line in chat:
+        tracker.advance(math.nextafter(line.ts, -math.inf))
+        conv = conversations.get((SHOP, line.conversation))
+        buyer = line.buyer or line.conversation
+        if line.sender == "buyer":
+            agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)
+            tracker.buyer_message(SHOP, line.conversation, buyer, platform, agent, line.ts)
+            continue
+        agent = line.agent or UNKNOWN_AGENT
+        started = conv.round_started_at if conv is not None else None
+        tracker.agent_message(
+            SHOP, line.conversation, buyer, platform, agent, line.ts, line.text, line.auto
+        )
+        if line.auto:
+            continue
+        agent_stats = of(agent)
+        if started is not None and days.in_window(platform, started):
+            agent_stats.response_times.append(max(0.0, line.ts - started))
+        _check(agent_stats, line, rules, context)
+    if chat:
+        tracker.advance(chat[-1].ts)
+
+    for kpi in tracker.kpis.values():
+        of(kpi.agent).add_kpi(kpi)
+    return Report(
+        platform=platform,
+        timezone=timezone,
+        timers=timers[platform],
+        target_rate=target_rate,
+        rules_version=rules.version,
+        files=files,
+        lines=len(chat) + len(malformed),
+        conversations=len(conversations),
+        first_ts=chat[0].ts if chat else None,
+        last_ts=chat[-1].ts if chat else None,
+        agents=[stats[name] for name in sorted(stats) if not stats[name].empty],
+        malformed=malformed,
+    )
+
+
+def _check(stats: AgentStats, line: ChatLine, rules: RuleSet, context: CheckContext) -> None:
+    stats.checked += 1
+    violations = rules.check(line.text, context)
+    if not violations:
+        return
+    stats.flagged += 1
+    stats.blocked += any(v.severity == "block" for v in violations)
+    for category in dict.fromkeys(v.category for v in violations):
+        stats.violations[category] += 1
+        examples = stats.examples.setdefault(category, [])
+        if len(examples) < MAX_EXAMPLES:
+            rule_ids = tuple(dict.fromkeys(v.rule for v in violations if v.category == category))
+            masked = REDACTOR.redact(line.text)
+            examples.append(
+                Example(line.file, line.line, line.conversation, line.ts, masked, rule_ids)
+            )
