@@ -49,6 +49,11 @@ class Conversation:
     def key(self) -> tuple[str, str]:
         return (self.shop, self.conversation)
 
+    def __lt__(self, other: Conversation) -> bool:
+        # Heap entries are (deadline, conversation): equal deadlines may fire in either order,
+        # and this spares a tie-breaking counter (40 bytes) in each of 100,000 entries.
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class Push:
@@ -90,8 +95,7 @@ class Tracker:
         self.days = LocalDays(timezone, {p: t.window for p, t in self.timers.items()})
         self.conversations: dict[tuple[str, str], Conversation] = {}
         self.kpis: dict[tuple[str, str, str], KpiDay] = {}
-        self._heap: list[tuple[float, int, Conversation]] = []
-        self._counter = 0  # tie-breaker so the heap never compares Conversation objects
+        self._heap: list[tuple[float, Conversation]] = []
         self._thresholds = {p: _thresholds(t) for p, t in self.timers.items()}
 
     # --- events -----------------------------------------------------------------------------
@@ -144,7 +148,7 @@ class Tracker:
         effects: list[Effect] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            deadline, _, conv = heapq.heappop(heap)
+            deadline, conv = heapq.heappop(heap)
             if conv.deadline != deadline:
                 continue  # stale: the clock was reset or cleared since
             conv.deadline = None
@@ -156,7 +160,7 @@ class Tracker:
     def next_wake(self) -> float | None:
         """When :meth:`advance` next has work, dropping stale heap entries on the way."""
         heap = self._heap
-        while heap and heap[0][2].deadline != heap[0][0]:
+        while heap and heap[0][1].deadline != heap[0][0]:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
@@ -330,8 +334,7 @@ class Tracker:
     def _schedule(self, conv: Conversation, deadline: float | None) -> None:
         conv.deadline = deadline
         if deadline is not None:
-            self._counter += 1
-            heapq.heappush(self._heap, (deadline, self._counter, conv))
+            heapq.heappush(self._heap, (deadline, conv))
 
     def _kpi(self, shop: str, agent: str, date: str) -> KpiDay:
         kpi = self.kpis.get((shop, agent, date))

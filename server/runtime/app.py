@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import signal
@@ -81,6 +82,9 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     service.library = await watcher.load_first()
     await service.start()
+    # Everything loaded so far (the library, the dictionaries) lives as long as the process:
+    # keep it out of the collector's way, or each full collection walks it (31-37 ms measured).
+    gc.freeze()
     app[http.SERVICE] = service
     app[WATCHER] = watcher
     polling = asyncio.create_task(watcher.run())

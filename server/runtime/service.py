@@ -19,7 +19,8 @@ from server.core.checker import CheckContext, Violation
 from server.core.nudgebook import Deliver, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.suggest import SuggestContext
-from server.core.tracker import Effect, Push, SaveConversation, SaveKpi, Tracker
+from server.core.kpi import KpiDay
+from server.core.tracker import Conversation, Effect, Push, SaveConversation, SaveKpi, Tracker
 from server.errors import CheckUnavailable, KefuError
 from server.logs import REDACTOR
 from server.runtime.library import Library
@@ -47,6 +48,11 @@ OVERRIDE_WINDOW_S = 300.0
 # A line's own timestamp is trusted back to this far (history shown when the console opens);
 # anything older, or in the future, is taken as seen now.
 MAX_BACKDATE_S = 86400.0
+# Clock state and KPIs are written behind, coalesced: a conversation or an agent's day changed
+# many times within this window is written once. A crash loses at most this much clock state;
+# orders and nudges are never written behind (they are acknowledged after their commit).
+FLUSH_S = 0.1
+
 # A history line's passed thresholds wait this long for the rest of the history (the agent's
 # reply) to arrive, so a round answered in the past is not counted as missed.
 HISTORY_GRACE_S = 2.0
@@ -79,6 +85,9 @@ class Service:
         # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
         self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
         self.observers: list[Observer] = []
+        self._dirty_conversations: dict[tuple[str, str], Conversation] = {}
+        self._dirty_kpis: dict[tuple[str, str, str], KpiDay] = {}
+        self._flusher: asyncio.Task[None] | None = None
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
             "order": self.on_order,
@@ -99,6 +108,7 @@ class Service:
         nudges = await self.store.load_open_nudges()
         self.nudges.restore(orders, nudges)
         self.scheduler.poke()
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         log.info(
             "service started",
             extra={"open_conversations": len(conversations), "open_nudges": len(nudges)},
@@ -106,6 +116,9 @@ class Service:
 
     async def stop(self) -> None:
         self.scheduler.stop()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self.flush()
         if self.deliveries:
             await asyncio.gather(*self.deliveries, return_exceptions=True)
 
@@ -121,9 +134,23 @@ class Service:
             if isinstance(effect, Push):
                 self.registry.push(effect.shop, effect.agent, effect.frame)
             elif isinstance(effect, SaveConversation):
-                self.store.save_conversation(effect.conversation)
+                self._dirty_conversations[effect.conversation.key] = effect.conversation
             elif isinstance(effect, SaveKpi):
-                self.store.save_kpi(effect.kpi)
+                self._dirty_kpis[effect.kpi.key] = effect.kpi
+
+    def flush(self) -> None:
+        """Queue the writes of every conversation and KPI day changed since the last flush."""
+        for conv in self._dirty_conversations.values():
+            self.store.save_conversation(conv)
+        for kpi in self._dirty_kpis.values():
+            self.store.save_kpi(kpi)
+        self._dirty_conversations.clear()
+        self._dirty_kpis.clear()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            self.flush()
 
     def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""

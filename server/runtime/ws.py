@@ -71,6 +71,9 @@ class WebsocketServer:
             # Pushes are queued in our own bounded outbox; the transport may buffer up to the
             # same limit before send() would wait.
             write_limit=self.config.send_queue_bytes,
+            # asyncio's default backlog (100) resets connections when every extension of a
+            # large shop reconnects at once after a restart (measured at 10,000 connections).
+            backlog=2048,
         )
         return int(self.server.sockets[0].getsockname()[1])
 
