@@ -16,10 +16,10 @@ from typing import Any
 
 from server import protocol
 from server.core.checker import CheckContext, Violation
+from server.core.kpi import KpiDay
 from server.core.nudgebook import Deliver, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.suggest import SuggestContext
-from server.core.kpi import KpiDay
 from server.core.tracker import Conversation, Effect, Push, SaveConversation, SaveKpi, Tracker
 from server.errors import CheckUnavailable, KefuError
 from server.logs import REDACTOR
