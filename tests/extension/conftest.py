@@ -14,20 +14,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.browser import BROWSER_ARGS as BASE_ARGS
+from tests.browser import CHROMIUM
 from tests.extension.kefu_process import ROOT, KefuProcess, configured_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 EXTENSION_DIR = ROOT / "extension"
 # Fixed by the manifest's `key`, so the server's Origin allow-list can name it in advance.
 EXTENSION_ID = "jlgbimhnmfomfdcmaapjdpfkhfmgohjc"
 EXTENSION_URL = f"chrome-extension://{EXTENSION_ID}"
 BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
+    *BASE_ARGS,
     # Test tabs sit side by side in one window; none may be throttled as a background tab.
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",

@@ -18,8 +18,9 @@ from pathlib import Path
 from playwright.async_api import Page, async_playwright, expect
 
 from server.settings import Token
+from tests.browser import BROWSER_ARGS, CHROMIUM
 from tests.helpers import TOKENS, FakeClock, client, make_config, running_server
-from tests.qa.test_page import BROWSER_ARGS, CHROMIUM, jd_report_html
+from tests.qa.test_page import jd_report_html
 
 ROOT = Path(__file__).parents[2]
 REPORT_PNG = ROOT / "docs" / "img" / "qa-report.png"

@@ -12,17 +12,9 @@ from server.qa import render_html, run_qa
 from server.qa.analyze import analyze
 from server.qa.lines import ChatLine
 from server.settings import DEFAULT_TIMERS
+from tests.browser import BROWSER_ARGS, CHROMIUM
 
 ROOT = Path(__file__).parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 RULES = load_rules(ROOT / "phrases" / "banned")
 
 

@@ -11,17 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.browser import BROWSER_ARGS, CHROMIUM
 from tests.helpers import FakeClock, RunningServer, assert_error, client, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # 2026-11-18 19:06:40 in Asia/Shanghai, the default shop timezone.
 NOW = 1_795_000_000.0
 BUYER_LINE = {"type": "message", "conversation": "c1", "buyer": "tom", "from": "buyer"}
