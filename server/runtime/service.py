@@ -52,6 +52,7 @@ MAX_BACKDATE_S = 86400.0
 # many times within this window is written once. A crash loses at most this much clock state;
 # orders and nudges are never written behind (they are acknowledged after their commit).
 FLUSH_S = 0.1
+SWEEP_EVERY = 600  # flushes: a minute
 
 # A history line's passed thresholds wait this long for the rest of the history (the agent's
 # reply) to arrive, so a round answered in the past is not counted as missed.
@@ -148,9 +149,24 @@ class Service:
         self._dirty_kpis.clear()
 
     async def _flush_loop(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(FLUSH_S)
             self.flush()
+            rounds += 1
+            if rounds % SWEEP_EVERY == 0:
+                self.sweep(self.clock())
+
+    def sweep(self, now: float) -> None:
+        """Forget complaints and flagged drafts too old to matter, so neither map only grows."""
+        self.complaints = {
+            key: since for key, since in self.complaints.items() if now - since < AFTER_SALES_OPEN_S
+        }
+        self.flagged = {
+            key: flagged
+            for key, flagged in self.flagged.items()
+            if now - flagged[0] <= OVERRIDE_WINDOW_S
+        }
 
     def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""

@@ -129,3 +129,21 @@ async def test_http_check_answers_like_the_websocket(server):
     )
     status, answer = await post(server, "/api/check", {"text": "您好"}, token="nope")
     assert (status, answer["code"]) == (401, "not_authenticated")
+
+
+async def test_old_flagged_drafts_are_forgotten(server):
+    async with client(server.ws_url) as c:
+        check = {
+            "type": "check",
+            "id": "k",
+            "text": "加我微信",
+            "conversation": "c1",
+            "final": True,
+        }
+        await c.request(check)
+    service = server.service
+    checked_at = next(iter(service.flagged.values()))[0]
+    service.sweep(checked_at + 300)
+    assert len(service.flagged) == 1  # still inside the override window
+    service.sweep(checked_at + 301)
+    assert service.flagged == {}
