@@ -48,7 +48,7 @@ def found(rules: RuleSet, text: str, context: CheckContext = TAOBAO) -> list[tup
         ),
         # Traditional characters, full-width letters, Chinese numerals.
         ("購買後加我微信號", [("offsite.wechat", 5, 7, "微信", None)]),
-        ("加我ＶＸ：kefu888", [("offsite.wechat", 2, 4, "ＶＸ", None)]),
+        ("加我ＶＸ：kefu888", [("offsite.wechat", 0, 4, "加我ＶＸ", None)]),
         ("這是全網最低價喔", [("ad_law.superlative", 2, 7, "全網最低價", "超值价")]),
         (
             "他电话一三八一二三四五六七八",
@@ -64,7 +64,7 @@ def found(rules: RuleSet, text: str, context: CheckContext = TAOBAO) -> list[tup
             "收件人身份证110101199003074518",
             [("privacy.id_card", 6, 24, "110101199003074518", None)],
         ),
-        ("加我微信转账给我就行", [("offsite.payment", 2, 6, "微信转账", None)]),
+        ("加我微信转账给我就行", [("offsite.payment", 2, 8, "微信转账给我", None)]),
         ("亲，好评返现5元哦", [("cashback.review_reward", 2, 6, "好评返现", None)]),
         ("亲，给个好评，返您现金", [("cashback.review_reward", 4, 8, "好评，返", None)]),
         ("亲，你是sb吗", [("rude.insult", 4, 6, "sb", None)]),

@@ -164,23 +164,30 @@ class RuleSet:
         return violations
 
     def _deduplicate(self, spans: list[_Hit]) -> list[_Hit]:
-        """Drop a hit inside another of its category, or overlapping another of its rule.
+        """Drop a hit inside another of its category; join hits of one rule that overlap.
 
-        The automaton reports overlapping matches (``微信`` inside ``加微信``, a term inside a
-        pattern's longer match): one highlight per place is what the agent needs.
+        The automaton reports overlapping matches (``微信`` inside ``加微信``, ``加我v`` and
+        ``vx`` in ``加我vx``): one highlight per place, covering all of it, is what the agent
+        needs. A joined highlight keeps a rewrite only if both parts had the same one.
         """
         chosen: list[_Hit] = []
         for span in sorted(spans, key=lambda hit: (hit[0], -hit[1], hit[2])):
-            start, end, index, _ = span
-            rule = self.rules[index]
-            if any(
-                (other_index == index and start < other_end)
-                or (self.rules[other_index].category == rule.category and end <= other_end)
-                for other_start, other_end, other_index, _ in chosen
-                if other_start <= start < other_end
+            start, end, index, suggestion = span
+            category = self.rules[index].category
+            for position, (other_start, other_end, other_index, other_suggestion) in enumerate(
+                chosen
             ):
-                continue
-            chosen.append(span)
+                if not other_start <= start < other_end:
+                    continue
+                if other_index == index:
+                    if end > other_end:
+                        joined = other_suggestion if other_suggestion == suggestion else None
+                        chosen[position] = (other_start, end, index, joined)
+                    break
+                if self.rules[other_index].category == category and end <= other_end:
+                    break
+            else:
+                chosen.append(span)
         return chosen
 
 

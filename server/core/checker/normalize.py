@@ -87,7 +87,7 @@ def _fold(char: str, simplified: dict[str, str]) -> str | None:
     if len(lower) == 1:
         folded = lower
     if folded in _NUMERALS:
-        return _NUMERALS[folded]
+        return folded  # kept: only a run of numerals is a number (see compact)
     digit = unicodedata.decimal(folded, None)
     if digit is not None:
         return str(digit)
@@ -115,9 +115,20 @@ def translate_table() -> TranslateTable:
     return table
 
 
+# Two or more Chinese numerals in a row (after deletions) read as digits: 一三八… is a phone
+# number, but the 三 of the name 张三 next to a real number must not lengthen it.
+_NUMERAL_RUN = re.compile(f"[{''.join(_NUMERALS)}]{{2,}}")
+_NUMERAL_DIGITS = str.maketrans(_NUMERALS)
+
+
 def compact(text: str) -> str:
     """``text`` normalised for matching (see the module docstring)."""
-    return text.translate(translate_table())
+    folded = text.translate(translate_table())
+    return _NUMERAL_RUN.sub(_as_digits, folded) if _NUMERAL_RUN.search(folded) else folded
+
+
+def _as_digits(run: re.Match[str]) -> str:
+    return run.group().translate(_NUMERAL_DIGITS)
 
 
 @cache
