@@ -66,7 +66,7 @@ class Session:
     def enqueue(self, data: bytes, kind: str) -> None:
         if self.closed:
             return
-        self.metrics.frames_out.labels(kind).inc()
+        self.metrics.sent(kind)
         self.pending += len(data)
         buffered = self.conn.transport.get_write_buffer_size() if self.conn.transport else 0
         if self.pending + buffered > self.limit:

@@ -118,8 +118,7 @@ class WebsocketServer:
                 await service.handle(session, message)
             except KefuError as exc:
                 service.error(session, exc, protocol.ref_of(frame))
-            metrics.frames_in.labels(kind).inc()
-            metrics.latency.labels(kind).observe(time.perf_counter() - started)
+            metrics.handled(kind, time.perf_counter() - started)
             await session.flush()
 
     async def _authenticate(self, conn: ServerConnection) -> Session | None:
