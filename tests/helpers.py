@@ -83,6 +83,7 @@ class Client:
         self.welcome: dict[str, Any] = {}
         self.state: dict[str, Any] = {}
         self.replayed: list[dict[str, Any]] = []  # missed pushes resent after welcome
+        self.kpi: dict[str, Any] = {}  # today's kpi, sent after state
         self.pending: list[dict[str, Any]] = []  # frames received while waiting for an answer
 
     async def send(self, frame: dict[str, Any] | str | bytes) -> None:
@@ -127,6 +128,8 @@ async def client(
             c.replayed.append(await c.recv())
         c.state = await c.recv()
         assert c.state["type"] == "state", c.state
+        c.kpi = await c.recv()
+        assert c.kpi["type"] == "kpi", c.kpi
         yield c
 
 

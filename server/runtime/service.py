@@ -248,6 +248,8 @@ class Service:
         for _, data, kind in replay or ():
             session.enqueue(data, kind)
         self.registry.reply(session, self.state_frame(session))
+        kpi = self.tracker.kpi_today(session.shop, session.agent, self.clock())
+        self.registry.reply(session, self.tracker.kpi_frame(kpi))  # issue 3: a kpi on hello
         now = self.clock()
         self.apply_nudges(self.nudges.agent_connected(session.shop, session.agent, now, self))
 

@@ -35,6 +35,7 @@ async def test_hello_gets_welcome_then_state(server):
         assert c.state["seq"] == welcome["seq"] + 1
         assert c.state["conversations"] == [] and c.state["nudges"] == []
         assert c.state["kpi"]["rounds"] == 0
+        assert c.kpi == {"type": "kpi", "seq": c.state["seq"] + 1, **c.state["kpi"]}
 
 
 async def test_unknown_token_closes_4401(server):
