@@ -50,8 +50,8 @@ class Store(abc.ABC):
         """Upsert a conversation; the record is copied at call time."""
 
     @abc.abstractmethod
-    async def load_conversations(self) -> list[Conversation]:
-        """Every conversation with an open round or a pending follow-up."""
+    async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
+        """Every conversation with an open round or a pending follow-up (of ``shop`` if given)."""
 
     # KPIs
 
@@ -90,12 +90,12 @@ class Store(abc.ABC):
         """Upsert an order and some of its nudges in one transaction; copied at call time."""
 
     @abc.abstractmethod
-    async def load_orders(self, open_at: float) -> list[Order]:
+    async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         """Every order that has not auto-closed by ``open_at`` (so repeats stay idempotent)."""
 
     @abc.abstractmethod
-    async def load_open_nudges(self) -> list[Nudge]:
-        """Every nudge that is not done."""
+    async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
+        """Every nudge that is not done (of ``shop`` if given)."""
 
     @abc.abstractmethod
     async def load_nudge_history(

@@ -32,11 +32,12 @@ class MemoryStore(Store):
         self.conversations[conv.key] = dataclasses.replace(conv, deadline=None)
         return WRITTEN
 
-    async def load_conversations(self) -> list[Conversation]:
+    async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         return [
             dataclasses.replace(conv)
             for conv in self.conversations.values()
-            if conv.round_started_at is not None or conv.asked_at is not None
+            if (conv.round_started_at is not None or conv.asked_at is not None)
+            and shop in (None, conv.shop)
         ]
 
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
@@ -74,11 +75,19 @@ class MemoryStore(Store):
             self.nudges[nudge.key] = dataclasses.replace(nudge, wake=None)
         return WRITTEN
 
-    async def load_orders(self, open_at: float) -> list[Order]:
-        return [order for order in self.orders.values() if order.closes_at > open_at]
+    async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
+        return [
+            order
+            for order in self.orders.values()
+            if order.closes_at > open_at and shop in (None, order.shop)
+        ]
 
-    async def load_open_nudges(self) -> list[Nudge]:
-        return [dataclasses.replace(n) for n in self.nudges.values() if n.state != DONE]
+    async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
+        return [
+            dataclasses.replace(n)
+            for n in self.nudges.values()
+            if n.state != DONE and shop in (None, n.shop)
+        ]
 
     async def load_nudge_history(
         self, shop: str, since: float

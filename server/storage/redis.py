@@ -209,10 +209,11 @@ class RedisStore(Store):
             ("SADD" if is_open else "SREM", OPEN_CONVERSATIONS, key),
         )
 
-    async def load_conversations(self) -> list[Conversation]:
+    async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         async with self._reading() as redis:
             records = await _records(redis, CONVERSATIONS, await redis.smembers(OPEN_CONVERSATIONS))
-        return [Conversation(**orjson.loads(raw)) for raw in records]
+        conversations = [Conversation(**orjson.loads(raw)) for raw in records]
+        return [c for c in conversations if shop in (None, c.shop)]
 
     # --- KPIs -------------------------------------------------------------------------------
 
@@ -277,18 +278,20 @@ class RedisStore(Store):
             ]
         return self._write(*commands)
 
-    async def load_orders(self, open_at: float) -> list[Order]:
+    async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         async with self._reading() as redis:
             keys = cast(
                 list[bytes], await redis.zrangebyscore(ORDERS_BY_CLOSE, f"({open_at!r}", "+inf")
             )
             records = await _records(redis, ORDERS, keys)
-        return [_order(raw) for raw in records]
+        orders = [_order(raw) for raw in records]
+        return [o for o in orders if shop in (None, o.shop)]
 
-    async def load_open_nudges(self) -> list[Nudge]:
+    async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         async with self._reading() as redis:
             records = await _records(redis, NUDGES, await redis.smembers(OPEN_NUDGES))
-        return [Nudge(**orjson.loads(raw)) for raw in records]
+        nudges = [Nudge(**orjson.loads(raw)) for raw in records]
+        return [n for n in nudges if shop in (None, n.shop)]
 
     async def load_nudge_history(
         self, shop: str, since: float

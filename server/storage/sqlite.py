@@ -217,10 +217,12 @@ class SQLiteStore(Store):
             row,
         )
 
-    async def load_conversations(self) -> list[Conversation]:
+    async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         rows = await self._read(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
-            "WHERE round_started_at IS NOT NULL OR asked_at IS NOT NULL"
+            "WHERE (round_started_at IS NOT NULL OR asked_at IS NOT NULL) "
+            "AND (? IS NULL OR shop = ?)",
+            (shop, shop),
         )
         return [
             Conversation(s, c, b, p, a, r, stage, bool(d), bool(f), asked)
@@ -330,14 +332,19 @@ class SQLiteStore(Store):
 
         return self._submit(operation)
 
-    async def load_orders(self, open_at: float) -> list[Order]:
+    async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         rows = await self._read(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE closes_at > ?", (open_at,)
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE closes_at > ? AND (? IS NULL OR shop = ?)",
+            (open_at, shop, shop),
         )
         return [_order(row) for row in rows]
 
-    async def load_open_nudges(self) -> list[Nudge]:
-        rows = await self._read(f"SELECT {_NUDGE_COLUMNS} FROM nudges WHERE state != 'done'")
+    async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
+        rows = await self._read(
+            f"SELECT {_NUDGE_COLUMNS} FROM nudges "
+            "WHERE state != 'done' AND (? IS NULL OR shop = ?)",
+            (shop, shop),
+        )
         return [_nudge(row) for row in rows]
 
     async def load_nudge_history(

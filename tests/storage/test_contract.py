@@ -145,3 +145,17 @@ async def test_orders_and_nudges_commit_together_and_reload(store, make_store):
     orders, fired = await store.load_nudge_history("s1", 926.0)
     assert ([o.order for o in orders], fired) == (["o2"], [FiredNudge("s1", "o2", 931.0)])
     await store.close()
+
+
+async def test_loads_can_be_limited_to_one_shop(store):
+    mine = Conversation("s1", "c1", "b1", "jd", "alice", 100.0)
+    theirs = Conversation("s2", "c1", "b1", "jd", "bob", 100.0)
+    await store.save_conversation(mine)
+    await store.save_conversation(theirs)
+    other = Order("s2", "o9", "b9", "c9", OrderStatus.CREATED, None, 10.0, 1000.0, 10.0)
+    await store.save_nudges([Nudge("n-o1-1", "s1", "o1", 1, "reminder", 910.0)], order("o1"))
+    await store.save_nudges([Nudge("n-o9-1", "s2", "o9", 1, "reminder", 910.0)], other)
+    assert [c.shop for c in await store.load_conversations("s1")] == ["s1"]
+    assert [o.order for o in await store.load_orders(500.0, "s2")] == ["o9"]
+    assert [n.id for n in await store.load_open_nudges("s1")] == ["n-o1-1"]
+    assert len(await store.load_conversations()) == 2
