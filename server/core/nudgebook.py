@@ -193,6 +193,14 @@ class NudgeBook:
             elif nudge.state == DELIVERED and nudge.delivered_at is not None:
                 self._schedule(nudge, nudge.delivered_at + self.policy.reassign_after_s)
 
+    def forget(self, shop: str) -> None:
+        """Drop a shop's orders and nudges (another process took the shop over)."""
+        for key in [key for key in self.nudges if key[0] == shop]:
+            self.nudges.pop(key).wake = None  # its heap entries are stale now
+        for index in (self.orders, self._latest, self._waiting):
+            for key in [key for key in index if key[0] == shop]:
+                del index[key]
+
     # --- time -------------------------------------------------------------------------------
 
     def next_wake(self) -> float | None:

@@ -175,6 +175,13 @@ class Tracker:
             elif conv.asked_at is not None:
                 self._schedule(conv, conv.asked_at + self.timers[conv.platform].follow_up_s)
 
+    def forget(self, shop: str) -> None:
+        """Drop a shop's conversations and KPIs (another process took the shop over)."""
+        for key in [key for key in self.conversations if key[0] == shop]:
+            self.conversations.pop(key).deadline = None  # its heap entries are stale now
+        for key in [key for key in self.kpis if key[0] == shop]:
+            del self.kpis[key]
+
     # --- queries ----------------------------------------------------------------------------
 
     def kpi(self, shop: str, agent: str, date: str) -> KpiDay:

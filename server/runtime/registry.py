@@ -2,9 +2,9 @@
 
 Every frame the server sends to an agent's connection takes the next ``seq`` of that agent.
 Pushes (frames for every connection of the agent) are also kept in a short replay ring, so a
-client that reconnects with ``resume: <last seq>`` gets what it missed. ``seq`` starts at the boot
-time in microseconds, so a later process always numbers above an earlier one and a resume from
-before a restart is recognised as such (the client is told to resynchronise).
+client that reconnects with ``resume: <last seq>`` gets what it missed. ``seq`` starts at the
+channel's creation time in microseconds, so a later process always numbers above an earlier one
+and a resume from before a restart is recognised as such (the client is told to resynchronise).
 
 Each connection writes through its own outbox. A client that stops reading lets bytes pile up
 there and in its transport; past ``limit`` bytes it is dropped, so it can hold neither memory nor
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -31,29 +31,21 @@ log = logging.getLogger("kefu.ws")
 REPLAY_SIZE = 512
 
 
-class Session:
-    """One authenticated websocket connection."""
+class Peer:
+    """An authenticated agent connection as the service sees it: where its frames go.
 
-    __slots__ = (
-        "conn", "token", "platform", "channel", "outbox", "pending", "draining", "in_handler",
-        "closed", "focus", "limit", "metrics",
-    )  # fmt: skip
+    :class:`Session` is a websocket on this process; ``server.runtime.cluster.RemoteSession``
+    is a websocket on another process of a Redis deployment, reached through it.
+    """
 
-    def __init__(
-        self, conn: ServerConnection, token: Token, platform: str, limit: int, metrics: Metrics
-    ) -> None:
-        self.conn = conn
+    __slots__ = ("token", "platform", "channel", "closed", "focus")
+
+    def __init__(self, token: Token, platform: str) -> None:
         self.token = token
         self.platform = platform
         self.channel: AgentChannel | None = None
-        self.outbox: deque[bytes] = deque()
-        self.pending = 0  # bytes in the outbox
-        self.draining = False
-        self.in_handler = False  # the handler flushes when it is done: no writer task needed
         self.closed = False
         self.focus: str | None = None
-        self.limit = limit
-        self.metrics = metrics
 
     @property
     def shop(self) -> str:
@@ -62,6 +54,43 @@ class Session:
     @property
     def agent(self) -> str:
         return self.token.agent
+
+    @property
+    def id(self) -> str:
+        raise NotImplementedError
+
+    def enqueue(self, data: bytes, kind: str) -> None:
+        """Send one encoded frame, in order, without waiting."""
+        raise NotImplementedError
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close the connection from outside its handler."""
+        raise NotImplementedError
+
+    def labels(self) -> dict[str, str]:
+        return {"shop": self.shop, "agent": self.agent, "conn": self.id[:8]}
+
+
+class Session(Peer):
+    """One authenticated websocket connection on this process."""
+
+    __slots__ = ("conn", "outbox", "pending", "draining", "in_handler", "limit", "metrics")
+
+    def __init__(
+        self, conn: ServerConnection, token: Token, platform: str, limit: int, metrics: Metrics
+    ) -> None:
+        super().__init__(token, platform)
+        self.conn = conn
+        self.outbox: deque[bytes] = deque()
+        self.pending = 0  # bytes in the outbox
+        self.draining = False
+        self.in_handler = False  # the handler flushes when it is done: no writer task needed
+        self.limit = limit
+        self.metrics = metrics
+
+    @property
+    def id(self) -> str:
+        return str(self.conn.id)
 
     def enqueue(self, data: bytes, kind: str) -> None:
         if self.closed:
@@ -109,9 +138,6 @@ class Session:
         log.warning("dropping connection", extra={"code": code, "reason": reason, **self.labels()})
         await self.conn.close(code, reason)
 
-    def labels(self) -> dict[str, str]:
-        return {"shop": self.shop, "agent": self.agent, "conn": str(self.conn.id)[:8]}
-
 
 class AgentChannel:
     """An agent's sequence numbers, replay ring and live connections."""
@@ -122,7 +148,7 @@ class AgentChannel:
         self.seq = first_seq
         self.ring: deque[tuple[int, bytes, str]] = deque(maxlen=REPLAY_SIZE)
         self.evicted = first_seq  # the newest seq that fell out of the ring
-        self.sessions: set[Session] = set()
+        self.sessions: set[Peer] = set()
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -130,23 +156,33 @@ class AgentChannel:
 
 
 class Registry:
-    def __init__(self, boot_time: float) -> None:
-        self.base_seq = int(boot_time * 1_000_000)
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
         self.channels: dict[tuple[str, str], AgentChannel] = {}
 
     def channel(self, shop: str, agent: str) -> AgentChannel:
         channel = self.channels.get((shop, agent))
         if channel is None:
-            channel = self.channels[(shop, agent)] = AgentChannel(self.base_seq)
+            # Numbered from the creation time in microseconds: above anything an earlier process
+            # (or, in a cluster, the shop's previous owner) could have issued.
+            first = int(self.clock() * 1_000_000)
+            channel = self.channels[(shop, agent)] = AgentChannel(first)
         return channel
 
-    def attach(self, session: Session) -> AgentChannel:
+    def forget_shop(self, shop: str) -> list[Peer]:
+        """Drop a shop's channels (its state moved to another process); return its peers."""
+        peers: list[Peer] = []
+        for key in [key for key in self.channels if key[0] == shop]:
+            peers += self.channels.pop(key).sessions
+        return peers
+
+    def attach(self, session: Peer) -> AgentChannel:
         channel = self.channel(session.shop, session.agent)
         channel.sessions.add(session)
         session.channel = channel
         return channel
 
-    def detach(self, session: Session) -> None:
+    def detach(self, session: Peer) -> None:
         if session.channel is not None:
             session.channel.sessions.discard(session)
 
@@ -162,7 +198,7 @@ class Registry:
         for session in channel.sessions:
             session.enqueue(data, kind)
 
-    def reply(self, session: Session, frame: dict[str, Any]) -> None:
+    def reply(self, session: Peer, frame: dict[str, Any]) -> None:
         """Send ``frame`` to one connection only (answers to that connection's requests)."""
         assert session.channel is not None
         frame["seq"] = session.channel.next_seq()
@@ -185,6 +221,6 @@ class Registry:
         channel = self.channels.get((shop, agent))
         return bool(channel and channel.sessions)
 
-    def sessions(self) -> Iterator[Session]:
+    def sessions(self) -> Iterator[Peer]:
         for channel in self.channels.values():
             yield from channel.sessions

@@ -1,6 +1,6 @@
 """What the server does with each client message: decode → core → carry out the effects.
 
-Handlers get an authenticated :class:`Session` and a validated message dict. Everything they
+Handlers get an authenticated :class:`Peer` and a validated message dict. Everything they
 read or write is keyed by the session's shop, which comes from the token and never from the
 frame, so an agent cannot reach another shop's data.
 """
@@ -25,14 +25,14 @@ from server.errors import CheckUnavailable, KefuError
 from server.logs import REDACTOR
 from server.runtime.library import Library
 from server.runtime.metrics import Metrics
-from server.runtime.registry import Registry, Session
+from server.runtime.registry import Peer, Registry
 from server.runtime.scheduler import Scheduler
 from server.settings import Config
 from server.storage import AuditRecord, Store
 
 log = logging.getLogger("kefu.service")
 
-Handler = Callable[[Session, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # A live view (the supervisors' dashboard) told what happens: ("effect", tracker Effect) for
 # every clock and KPI change, ("audit", AuditRecord) for every flagged check and override.
 Observer = Callable[[str, Any], None]
@@ -71,7 +71,7 @@ class Service:
         self.store = store
         self.metrics = metrics
         self.clock = clock
-        self.registry = Registry(clock())
+        self.registry = Registry(clock)
         self.tracker = Tracker(config.timers, config.timezone, config.target_rate)
         self.nudges = NudgeBook(
             NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges})
@@ -214,7 +214,7 @@ class Service:
 
     # --- session ----------------------------------------------------------------------------
 
-    def welcome(self, session: Session, resume: int | None) -> None:
+    def welcome(self, session: Peer, resume: int | None) -> None:
         """Attach the session, say ``welcome``, replay what it missed, and send the full state."""
         channel = self.registry.attach(session)
         replay = self.registry.replay(channel, resume) if resume is not None else []
@@ -223,7 +223,7 @@ class Service:
             session,
             {
                 "type": "welcome",
-                "session": str(session.conn.id),
+                "session": session.id,
                 "server_time": self.clock(),
                 "platform": session.platform,
                 "agent": session.agent,
@@ -253,7 +253,7 @@ class Service:
         now = self.clock()
         self.apply_nudges(self.nudges.agent_connected(session.shop, session.agent, now, self))
 
-    def state_frame(self, session: Session) -> dict[str, Any]:
+    def state_frame(self, session: Peer) -> dict[str, Any]:
         now = self.clock()
         conversations = [
             self.tracker.timer_frame(conv, self.tracker.level_of(conv), now)
@@ -272,7 +272,7 @@ class Service:
             "kpi": kpi.report(self.config.target_rate),
         }
 
-    async def handle(self, session: Session, message: dict[str, Any]) -> None:
+    async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
 
     # --- handlers ---------------------------------------------------------------------------
@@ -284,7 +284,7 @@ class Service:
             return now
         return float(ts)
 
-    async def on_message(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
         ts = self._line_time(message)
         args = (
             session.shop,
@@ -331,7 +331,7 @@ class Service:
             self._line_time(message) if "ts" in message else None,
         )
 
-    async def on_order(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_order(self, session: Peer, message: dict[str, Any]) -> None:
         await self.take_order(self.order_event(session.shop, message))
         self._ack(session, message)
 
@@ -348,7 +348,7 @@ class Service:
         self.scheduler.poke()
         return True
 
-    async def on_nudge_ack(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_nudge_ack(self, session: Peer, message: dict[str, Any]) -> None:
         saved = self.nudges.ack(
             session.shop,
             session.agent,
@@ -373,9 +373,7 @@ class Service:
 
     # --- suggestions and checks -------------------------------------------------------------
 
-    def suggest(
-        self, session: Session, message: dict[str, Any], first: bool
-    ) -> list[dict[str, Any]]:
+    def suggest(self, session: Peer, message: dict[str, Any], first: bool) -> list[dict[str, Any]]:
         if self.library is None:
             return []
         shop, conversation = session.shop, message["conversation"]
@@ -422,7 +420,7 @@ class Service:
             )
         return violations
 
-    async def on_check(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_check(self, session: Peer, message: dict[str, Any]) -> None:
         text = message["text"]
         violations = self.check(text, session.platform, bool(message.get("free_shipping")))
         if message.get("final") and violations:
@@ -431,7 +429,7 @@ class Service:
             self.flagged[key] = (self.clock(), text.strip(), violations)
         self.registry.reply(session, check_result(message.get("id"), violations))
 
-    def _record_override(self, session: Session, message: dict[str, Any], ts: float) -> None:
+    def _record_override(self, session: Peer, message: dict[str, Any], ts: float) -> None:
         key = (session.shop, session.agent, message["conversation"])
         flagged = self.flagged.pop(key, None)
         if flagged is None:
@@ -442,7 +440,7 @@ class Service:
 
     def _audit(
         self,
-        session: Session,
+        session: Peer,
         kind: str,
         conversation: str | None,
         text: str,
@@ -472,27 +470,27 @@ class Service:
             if channel.sessions:
                 self.registry.push(shop, agent, {"type": "library", "version": library.version})
 
-    async def on_focus(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_focus(self, session: Peer, message: dict[str, Any]) -> None:
         session.focus = message["conversation"]
         self._ack(session, message)
 
-    async def on_suggestion_used(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_suggestion_used(self, session: Peer, message: dict[str, Any]) -> None:
         counts = self.usage.setdefault(session.shop, {})
         counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
         await self.store.add_usage(session.shop, message["phrase"])
         self._ack(session, message)
 
-    async def on_ping(self, session: Session, message: dict[str, Any]) -> None:
+    async def on_ping(self, session: Peer, message: dict[str, Any]) -> None:
         frame: dict[str, Any] = {"type": "pong"}
         if "id" in message:
             frame["ref"] = message["id"]
         self.registry.reply(session, frame)
 
-    def _ack(self, session: Session, message: dict[str, Any]) -> None:
+    def _ack(self, session: Peer, message: dict[str, Any]) -> None:
         if "id" in message:
             self.registry.reply(session, {"type": "ack", "ref": message["id"]})
 
-    def error(self, session: Session, exc: KefuError, ref: Any = None) -> None:
+    def error(self, session: Peer, exc: KefuError, ref: Any = None) -> None:
         self.metrics.errors.labels(exc.code).inc()
         self.registry.reply(session, protocol.error(exc, ref))
 

@@ -133,8 +133,7 @@ KEYWORDS = "keywords: [你好, 在吗]"
         ),
         (
             ("客服{agent}，", "客服{agent，"),
-            "a.yaml:3: unbalanced brace in text:"
-            " '您好，我是客服{agent，很高兴为您服务。'",
+            "a.yaml:3: unbalanced brace in text: '您好，我是客服{agent，很高兴为您服务。'",
         ),
         (
             ("  examples: [在吗]\n", ""),

@@ -194,3 +194,13 @@ def test_history_lines_still_fire_every_passed_threshold_when_unanswered():
         ("alice", "warn", 302.0), ("alice", "due", 302.0), ("alice", "overdue", 302.0),
     ]  # fmt: skip
     assert t.kpi("s1", "alice", "2026-11-16").overdue == 1
+
+
+def test_forgetting_a_shop_silences_its_clocks():
+    t, start = tracker(), at(10)
+    buyer(t, start)
+    t.buyer_message("s2", "c1", "ann", "jd", "bob", start)
+    t.forget("s1")
+    assert list(t.conversations) == [("s2", "c1")]
+    assert t.kpi("s1", "alice", "2026-11-16").rounds == 0
+    assert pushes(t.advance(start + 20)) == [("bob", "warn", 20.0)]

@@ -1,0 +1,74 @@
+"""The nudge book on a fake clock: intake, firing once, acks, forgetting a shop."""
+
+from __future__ import annotations
+
+from server.core.nudgebook import DELIVERED, DONE, Deliver, NudgeBook, SaveNudges
+from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus
+
+NOON = 1_794_801_600.0  # 2026-11-16 12:00 in Shanghai
+POLICY = NudgePolicy.from_settings({"delays_s": [900], "final_before_close_s": 0})
+
+
+class World:
+    def __init__(self, online: list[str], question: bool = False) -> None:
+        self.online, self.question = online, question
+
+    def question_open(self, shop, conversation):
+        return self.question
+
+    def after_sales_open(self, shop, conversation):
+        return False
+
+    def owner(self, shop, conversation):
+        return "alice"
+
+    def online_agents(self, shop):
+        return self.online
+
+
+def created(book: NudgeBook, shop: str = "s1", order: str = "o1") -> None:
+    event = OrderEvent(shop, order, "tom", OrderStatus.CREATED, "c1", "9.90", NOON)
+    change = book.prepare(event, NOON)
+    assert change is not None
+    book.commit(change)
+
+
+def test_a_due_nudge_fires_once_to_its_conversation_owner():
+    book = NudgeBook(POLICY)
+    created(book)
+    assert book.next_wake() == NOON + 900
+    effects = book.advance(NOON + 900, World(["alice", "amy"]))
+    assert [type(e) for e in effects] == [SaveNudges, Deliver]
+    assert effects[1].agent == "alice" and effects[1].frame["nudge"] == "n-o1-1"
+    assert book.advance(NOON + 901, World(["alice"])) == []
+    assert book.nudges[("s1", "n-o1-1")].state == DELIVERED
+
+
+def test_a_repeat_changes_nothing_and_paid_cancels():
+    book = NudgeBook(POLICY)
+    created(book)
+    assert book.prepare(OrderEvent("s1", "o1", "tom", OrderStatus.CREATED), NOON + 5) is None
+    change = book.prepare(OrderEvent("s1", "o1", "tom", OrderStatus.PAID), NOON + 10)
+    assert change is not None and [n.outcome for n in change.closed] == ["cancelled"]
+    book.commit(change)
+    assert book.nudges[("s1", "n-o1-1")].state == DONE
+    assert book.advance(NOON + 900, World(["alice"])) == []
+
+
+def test_waiting_on_a_question_then_released_when_answered():
+    book = NudgeBook(POLICY)
+    created(book)
+    assert book.advance(NOON + 900, World(["alice"], question=True)) == []
+    book.conversation_answered("s1", "c1", NOON + 950)
+    effects = book.advance(NOON + 950, World(["alice"]))
+    assert [type(e) for e in effects] == [SaveNudges, Deliver]
+
+
+def test_forgetting_a_shop_drops_its_orders_and_deadlines():
+    book = NudgeBook(POLICY)
+    created(book, "s1")
+    created(book, "s2", "o2")
+    book.forget("s1")
+    assert list(book.orders) == [("s2", "o2")] and book.latest_order("s1", "c1") is None
+    effects = book.advance(NOON + 900, World(["bob"]))
+    assert [e.frame["nudge"] for e in effects if isinstance(e, Deliver)] == ["n-o2-1"]
