@@ -179,8 +179,8 @@ class Tracker:
         """Drop a shop's conversations and KPIs (another process took the shop over)."""
         for key in [key for key in self.conversations if key[0] == shop]:
             self.conversations.pop(key).deadline = None  # its heap entries are stale now
-        for key in [key for key in self.kpis if key[0] == shop]:
-            del self.kpis[key]
+        for day in [day for day in self.kpis if day[0] == shop]:
+            del self.kpis[day]
 
     # --- queries ----------------------------------------------------------------------------
 
