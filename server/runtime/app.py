@@ -23,6 +23,7 @@ from aiohttp import web
 from server import logs
 from server.errors import SettingsError
 from server.runtime import dashboard, http
+from server.runtime.cluster import Cluster
 from server.runtime.library import LibraryWatcher
 from server.runtime.metrics import Metrics
 from server.runtime.service import Service
@@ -81,7 +82,11 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
         Path(app[CONFIG].phrases), service.library_changed, service.library_failed
     )
     service.library = await watcher.load_first()
-    await service.start()
+    config = app[CONFIG]
+    cluster = _cluster(config.redis_url, service, app[http.TOKENS]) if config.redis_url else None
+    await service.start(cluster)
+    if cluster is not None:
+        await cluster.start()
     # Everything loaded so far (the library, the dictionaries) lives as long as the process:
     # keep it out of the collector's way, or each full collection walks it (31-37 ms measured).
     gc.freeze()
@@ -92,7 +97,21 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     polling.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await polling
+    if cluster is not None:
+        await cluster.stop()
     await service.stop()
+
+
+def _cluster(url: str, service: Service, tokens: dict[str, Token]) -> Cluster:
+    """A node of a Redis deployment, wired to this process's service."""
+    cluster = Cluster(url, tokens)
+    cluster.adopt = service.adopt
+    cluster.forget = service.forget
+    cluster.handle = service.receive
+    cluster.welcome = service.welcome
+    cluster.detach = service.registry.detach
+    cluster.take_order = service.apply_order
+    return cluster
 
 
 async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -12,18 +12,21 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server import protocol
 from server.core.checker import CheckContext, Violation
 from server.core.kpi import KpiDay
-from server.core.nudgebook import Deliver, NudgeBook, SaveNudges
+from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.suggest import SuggestContext
 from server.core.tracker import Conversation, Effect, Push, SaveConversation, SaveKpi, Tracker
-from server.errors import CheckUnavailable, KefuError
+from server.errors import CheckUnavailable, KefuError, ProtocolError
 from server.logs import REDACTOR
 from server.runtime.library import Library
+
+if TYPE_CHECKING:
+    from server.runtime.cluster import Cluster
 from server.runtime.metrics import Metrics
 from server.runtime.registry import Peer, Registry
 from server.runtime.scheduler import Scheduler
@@ -86,6 +89,7 @@ class Service:
         # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
         self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
         self.observers: list[Observer] = []
+        self.cluster: Cluster | None = None
         self._dirty_conversations: dict[tuple[str, str], Conversation] = {}
         self._dirty_kpis: dict[tuple[str, str, str], KpiDay] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -99,21 +103,43 @@ class Service:
             "ping": self.on_ping,
         }
 
-    async def start(self) -> None:
-        now = self.clock()
-        conversations = await self.store.load_conversations()
-        kpis = await self.store.load_kpis(None, self.tracker.days.date_of(now))
-        self.tracker.restore(conversations, kpis)
+    async def start(self, cluster: Cluster | None = None) -> None:
+        """Load what the store keeps; in a cluster, only shops this process comes to own."""
         self.usage = await self.store.load_usage()
-        orders = await self.store.load_orders(now)
-        nudges = await self.store.load_open_nudges()
-        self.nudges.restore(orders, nudges)
+        if cluster is None:
+            conversations, nudges = await self._load(None)
+        else:
+            self.cluster = cluster
+            conversations, nudges = [], []
         self.scheduler.poke()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         log.info(
             "service started",
             extra={"open_conversations": len(conversations), "open_nudges": len(nudges)},
         )
+
+    async def _load(self, shop: str | None) -> tuple[list[Conversation], list[Nudge]]:
+        now = self.clock()
+        conversations = await self.store.load_conversations(shop)
+        kpis = await self.store.load_kpis(shop, self.tracker.days.date_of(now))
+        self.tracker.restore(conversations, kpis)
+        orders = await self.store.load_orders(now, shop)
+        nudges = await self.store.load_open_nudges(shop)
+        self.nudges.restore(orders, nudges)
+        return conversations, nudges
+
+    async def adopt(self, shop: str) -> None:
+        """Take over a shop (cluster): its clocks resume from the store, due nudges fire."""
+        await self._load(shop)
+        self.scheduler.poke()
+
+    def forget(self, shop: str) -> None:
+        """Hand a shop back (cluster: the lease was lost); its connections must reconnect."""
+        self.flush()
+        self.tracker.forget(shop)
+        self.nudges.forget(shop)
+        for peer in self.registry.forget_shop(shop):
+            peer.drop(1012, "shop moved to another process; reconnect")
 
     async def stop(self) -> None:
         self.scheduler.stop()
@@ -275,6 +301,19 @@ class Service:
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
 
+    async def receive(self, session: Peer, frame: str | bytes) -> str:
+        """Decode and handle one client frame; a bad one gets an error frame. Returns its type."""
+        kind = "invalid"
+        try:
+            message = protocol.decode(frame)
+            kind = message["type"]
+            if kind == "hello":
+                raise ProtocolError("already authenticated: 'hello' is sent once")
+            await self.handle(session, message)
+        except KefuError as exc:
+            self.error(session, exc, protocol.ref_of(frame))
+        return kind
+
     # --- handlers ---------------------------------------------------------------------------
 
     def _line_time(self, message: dict[str, Any]) -> float:
@@ -338,7 +377,13 @@ class Service:
     async def take_order(self, event: OrderEvent) -> bool:
         """Apply an order event durably: acknowledged only after the store committed it.
 
-        Returns whether it changed anything (False for a repeat)."""
+        Returns whether it changed anything (False for a repeat). In a cluster, an order for a
+        shop another process owns is handed to that process."""
+        if self.cluster is not None and not self.cluster.owns(event.shop):
+            return await self.cluster.request_order(event)
+        return await self.apply_order(event)
+
+    async def apply_order(self, event: OrderEvent) -> bool:
         async with self.order_lock:
             change = self.nudges.prepare(event, self.clock())
             if change is None:

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from server import protocol
-from server.errors import KefuError, NotAuthenticated, ProtocolError
+from server.errors import KefuError, NotAuthenticated
 from server.runtime.registry import Session
 from server.runtime.service import Service
 from server.settings import Config, Token
@@ -84,19 +84,33 @@ class WebsocketServer:
             await self.server.wait_closed()
 
     async def handle(self, conn: ServerConnection) -> None:
-        session = await self._authenticate(conn)
-        if session is None:
+        authenticated = await self._authenticate(conn)
+        if authenticated is None:
             return
+        session, resume = authenticated
         metrics = self.service.metrics
         metrics.connections.inc()
+        metrics.handled("hello", 0.0)
         log.info("connected", extra={**session.labels(), "platform": session.platform})
+        cluster = self.service.cluster
         try:
-            await self._serve(conn, session)
+            owner = await cluster.owner_of(session.shop) if cluster else None
+            if cluster is not None and owner != cluster.node:
+                assert owner is not None
+                await cluster.attach(session, owner, resume)
+                await self._relay(conn, session)
+            else:
+                session.in_handler = True
+                self.service.welcome(session, resume)
+                await session.flush()
+                await self._serve(conn, session)
         except ConnectionClosed:
             pass
         finally:
             session.closed = True
             self.service.registry.detach(session)
+            if cluster is not None:
+                await cluster.leave(session)
             metrics.connections.dec()
             log.info("disconnected", extra={**session.labels(), "code": conn.close_code})
 
@@ -109,19 +123,21 @@ class WebsocketServer:
                 return
             started = time.perf_counter()
             session.in_handler = True
-            kind = "invalid"
-            try:
-                message = protocol.decode(frame)
-                kind = message["type"]
-                if kind == "hello":
-                    raise ProtocolError("already authenticated: 'hello' is sent once")
-                await service.handle(session, message)
-            except KefuError as exc:
-                service.error(session, exc, protocol.ref_of(frame))
+            kind = await service.receive(session, frame)
             metrics.handled(kind, time.perf_counter() - started)
             await session.flush()
 
-    async def _authenticate(self, conn: ServerConnection) -> Session | None:
+    async def _relay(self, conn: ServerConnection, session: Session) -> None:
+        """A gateway session: the shop's owner, another process, handles every frame."""
+        assert self.service.cluster is not None
+        limit = RateLimit(self.config.rate, self.config.burst)
+        async for frame in conn:
+            if not limit.allow():
+                await session.close(CLOSE_POLICY, "rate limit exceeded")
+                return
+            await self.service.cluster.forward(session, frame)
+
+    async def _authenticate(self, conn: ServerConnection) -> tuple[Session, int | None] | None:
         try:
             frame = await asyncio.wait_for(conn.recv(), self.config.hello_timeout_s)
         except TimeoutError:
@@ -142,11 +158,7 @@ class WebsocketServer:
         session = Session(
             conn, token, hello["platform"], self.config.send_queue_bytes, self.service.metrics
         )
-        self.service.metrics.frames_in.labels("hello").inc()
-        session.in_handler = True
-        self.service.welcome(session, hello.get("resume"))
-        await session.flush()
-        return session
+        return session, hello.get("resume")
 
     def _check_hello(self, frame: str | bytes) -> dict[str, Any]:
         message = protocol.decode(frame)

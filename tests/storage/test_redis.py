@@ -18,7 +18,7 @@ from server.settings import load_config
 from server.storage import AuditRecord, RedisStore, SQLiteStore, open_store
 from server.storage.redis import redact_url
 from tests.helpers import FakeClock, client, make_config, running_server
-from tests.storage.conftest import free_port
+from tests.redis_server import free_port
 
 
 def order(shop: str, number: str) -> Order:

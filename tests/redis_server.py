@@ -1,4 +1,4 @@
-"""Real redis-server processes on free loopback ports, for the Redis store's tests."""
+"""Real redis-server processes on free loopback ports (the Redis store and cluster tests)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,27 +88,3 @@ class RedisServer:
     def restart(self) -> None:
         self.kill()
         self.start()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One server for the contract suite: no persistence, each test flushes it first."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"), "--appendonly", "no").start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def make_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """Start a server of the test's own with extra options; every one is killed at the end."""
-    servers: list[RedisServer] = []
-
-    def start(*options: str) -> RedisServer:
-        directory = tmp_path / f"redis-{len(servers)}"
-        directory.mkdir()
-        servers.append(RedisServer(directory, *options).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.kill()

@@ -1,0 +1,403 @@
+"""Several server processes on one Redis (``KEFU_REDIS_URL``): each shop is served by one
+process at a time, and every process accepts any agent's websocket.
+
+Ownership. A process *owns* a shop while it holds the lease ``kefu:owner:<shop>`` (renewed every
+2 s, expiring after 6 s). The owner keeps the shop's clocks, nudges and pushes in memory exactly
+as a single server does, and is the only process that fires them, so each fires once cluster-wide.
+When a process dies its leases expire and the others, which scan ``kefu:shops`` every 2 s,
+claim the orphaned shops and load their state from the Redis store: open rounds resume from
+their stored start, nudges whose time passed fire at once, a nudge already delivered is not fired
+again (its delivery was committed before it was pushed).
+
+Gateways. A websocket whose shop another process owns is a *gateway* session: its frames go to
+the owner through the shop's stream ``kefu:in:<shop>`` (a consumer group, so entries a dead owner
+read but did not finish are claimed by the next owner: nothing is lost), and the owner's frames
+come back on the gateway process's pub/sub channel ``kefu:gw:<node>``. When a shop changes owner,
+its gateway sessions are closed with 1012 and the extension reconnects with ``resume``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from server.core.nudges import OrderEvent
+from server.errors import KefuError, StoreError
+from server.runtime.registry import Peer, Session
+from server.settings import Token
+
+log = logging.getLogger("kefu.cluster")
+
+LEASE_MS = 6000
+RENEW_S = 2.0
+SCAN_S = 2.0
+READ_BLOCK_MS = 200
+REQUEST_TIMEOUT_S = 10.0
+CLOSE_MOVED = 1012  # "service restart": the shop moved to another process; reconnect
+
+OWNER = "kefu:owner:"  # + shop: the owning node, with a lease
+SHOPS = "kefu:shops"  # every shop the deployment has seen
+INBOX = "kefu:in:"  # + shop: events for the shop's owner (a stream)
+GATEWAY = "kefu:gw:"  # + node: frames for that node's websockets (pub/sub)
+ALIVE = "kefu:alive:"  # + node: a node's heartbeat
+GROUP = "owners"
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class RemoteSession(Peer):
+    """A websocket on another process (a gateway), attached to this owner through Redis."""
+
+    __slots__ = ("gateway", "sid", "cluster")
+
+    def __init__(
+        self, token: Token, platform: str, gateway: str, sid: str, cluster: Cluster
+    ) -> None:
+        super().__init__(token, platform)
+        self.gateway, self.sid, self.cluster = gateway, sid, cluster
+
+    @property
+    def id(self) -> str:
+        return self.sid
+
+    def enqueue(self, data: bytes, kind: str) -> None:
+        if not self.closed:
+            self.cluster.send_to_gateway(self.gateway, self.sid, kind, data)
+
+    def drop(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            close = f"{code} {reason}".encode()
+            self.cluster.send_to_gateway(self.gateway, self.sid, "close", close)
+
+
+class Cluster:
+    def __init__(self, url: str, tokens: dict[str, Token], node: str | None = None) -> None:
+        self.url = url
+        self.tokens = tokens
+        self.node = node or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.redis: aioredis.Redis = aioredis.from_url(url)
+        self.owned: set[str] = set()
+        self.gateway_sessions: dict[str, tuple[Session, str]] = {}  # sid -> (session, owner)
+        self.remote: dict[tuple[str, str], RemoteSession] = {}  # (gateway, sid) -> session
+        self.requests: dict[str, asyncio.Future[Any]] = {}
+        self._adopting: dict[str, asyncio.Future[None]] = {}  # shops leased, still loading
+        self.adopt: Callable[[str], Awaitable[None]] | None = None  # set by the service
+        self.forget: Callable[[str], None] | None = None
+        self.handle: Callable[[Peer, bytes], Awaitable[Any]] | None = None
+        self.welcome: Callable[[Peer, int | None], None] | None = None
+        self.detach: Callable[[Peer], None] | None = None
+        self.take_order: Callable[[OrderEvent], Awaitable[bool]] | None = None
+        self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._new_shop = asyncio.Event()
+        self._renew = self.redis.register_script(_RENEW)
+        self._release = self.redis.register_script(_RELEASE)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._pubsub = self.redis.pubsub()
+        await self._pubsub.subscribe(GATEWAY + self.node)
+        for loop in (self._receive, self._send, self._renew_loop, self._scan_loop, self._inbox):
+            self._tasks.append(asyncio.get_running_loop().create_task(loop()))
+        log.info("cluster node started", extra={"node": self.node})
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                await task
+        with contextlib.suppress(RedisError):
+            for shop in self.owned:
+                await self._release(keys=[OWNER + shop], args=[self.node])
+            await self.redis.delete(ALIVE + self.node)
+            await self._pubsub.aclose()
+        await self.redis.aclose()
+
+    # --- ownership --------------------------------------------------------------------------
+
+    def owns(self, shop: str) -> bool:
+        return shop in self.owned
+
+    async def owner_of(self, shop: str) -> str:
+        """The node serving ``shop``, claiming it for this node if nobody does."""
+        await self.redis.sadd(SHOPS, shop)
+        owner = await self.redis.get(OWNER + shop)
+        if owner is None and await self._claim(shop):
+            return self.node
+        if owner is None:  # lost the race: ask again
+            owner = await self.redis.get(OWNER + shop)
+        node = _text(owner) if owner is not None else self.node
+        adopting = self._adopting.get(shop)
+        if node == self.node and adopting is not None:
+            await adopting  # our lease, still loading the shop: serve it once it is loaded
+        return node
+
+    async def _claim(self, shop: str) -> bool:
+        if not await self.redis.set(OWNER + shop, self.node, nx=True, px=LEASE_MS):
+            return False
+        adopted = self._adopting[shop] = asyncio.get_running_loop().create_future()
+        try:
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+                await self.redis.xgroup_create(INBOX + shop, GROUP, id="0", mkstream=True)
+            assert self.adopt is not None
+            await self.adopt(shop)
+            self.owned.add(shop)
+            self._new_shop.set()
+        finally:
+            del self._adopting[shop]
+            adopted.set_result(None)
+        log.info("shop adopted", extra={"shop": shop, "node": self.node})
+        return True
+
+    def _lose(self, shop: str) -> None:
+        self.owned.discard(shop)
+        for key in [key for key, session in self.remote.items() if session.shop == shop]:
+            del self.remote[key]
+        assert self.forget is not None
+        self.forget(shop)
+        log.warning("shop lost", extra={"shop": shop, "node": self.node})
+
+    async def _renew_loop(self) -> None:
+        renewed_at = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(RENEW_S)
+            try:
+                await self.redis.set(ALIVE + self.node, 1, px=LEASE_MS)
+                for shop in list(self.owned):
+                    if not await self._renew(keys=[OWNER + shop], args=[self.node, LEASE_MS]):
+                        self._lose(shop)
+                renewed_at = asyncio.get_running_loop().time()
+                await self._close_moved_gateway_sessions()
+                await self._detach_dead_gateways()
+            except RedisError as exc:
+                log.error("lease renewal failed", extra={"error": str(exc)})
+                if asyncio.get_running_loop().time() - renewed_at > LEASE_MS / 1000:
+                    for shop in list(self.owned):  # the leases have run out: another may own them
+                        self._lose(shop)
+
+    async def _scan_loop(self) -> None:
+        """Claim shops whose owner died (their lease expired)."""
+        while True:
+            await asyncio.sleep(SCAN_S)
+            with contextlib.suppress(RedisError):
+                for raw in await self.redis.smembers(SHOPS):
+                    shop = _text(raw)
+                    if shop not in self.owned and not await self.redis.exists(OWNER + shop):
+                        await self._claim(shop)
+
+    async def _close_moved_gateway_sessions(self) -> None:
+        for sid, (session, owner) in list(self.gateway_sessions.items()):
+            current = await self.redis.get(OWNER + session.shop)
+            if current is None or _text(current) != owner:
+                self.gateway_sessions.pop(sid, None)
+                session.drop(CLOSE_MOVED, "shop moved to another process; reconnect")
+
+    async def _detach_dead_gateways(self) -> None:
+        for gateway in {gateway for gateway, _ in self.remote}:
+            if gateway != self.node and not await self.redis.exists(ALIVE + gateway):
+                for key in [key for key in self.remote if key[0] == gateway]:
+                    session = self.remote.pop(key)
+                    assert self.detach is not None
+                    self.detach(session)
+
+    # --- gateway side -----------------------------------------------------------------------
+
+    async def attach(self, session: Session, owner: str, resume: int | None) -> None:
+        self.gateway_sessions[session.id] = (session, owner)
+        hello = {"token": session.token.token, "platform": session.platform, "resume": resume}
+        await self._forward(session.shop, "attach", session.id, orjson.dumps(hello))
+
+    async def forward(self, session: Session, frame: str | bytes) -> None:
+        data = frame.encode() if isinstance(frame, str) else frame
+        await self._forward(session.shop, "frame", session.id, data)
+
+    async def leave(self, session: Session) -> None:
+        if self.gateway_sessions.pop(session.id, None) is not None:
+            with contextlib.suppress(RedisError):
+                await self._forward(session.shop, "detach", session.id, b"")
+
+    async def request_order(self, event: OrderEvent) -> bool:
+        """Hand an order event (from the HTTP API) to the shop's owner; True if it changed."""
+        owner = await self.owner_of(event.shop)
+        if owner == self.node:
+            assert self.take_order is not None
+            return await self.take_order(event)
+        request = secrets.token_hex(8)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.requests[request] = future
+        payload = {
+            "order": event.order, "buyer": event.buyer, "status": str(event.status),
+            "conversation": event.conversation, "amount": event.amount, "ts": event.ts,
+        }  # fmt: skip
+        try:
+            await self._forward(event.shop, "order", request, orjson.dumps(payload))
+            answer = await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+        except TimeoutError:
+            raise StoreError(f"shop {event.shop!r}'s owner did not answer in time") from None
+        finally:
+            self.requests.pop(request, None)
+        if "error" in answer:
+            raise StoreError(answer["error"])
+        return bool(answer["changed"])
+
+    async def _forward(self, shop: str, kind: str, sid: str, data: bytes) -> None:
+        fields = {"gw": self.node, "sid": sid, "kind": kind, "data": data}
+        await self.redis.xadd(INBOX + shop, fields)  # type: ignore[arg-type]
+
+    async def _receive(self) -> None:
+        """Frames from owners for this node's gateway sessions, and answers to requests."""
+        async for message in self._pubsub.listen():
+            if message["type"] != "message":
+                continue
+            sid, kind, data = bytes(message["data"]).split(b"\n", 2)
+            key = sid.decode()
+            if kind == b"reply":
+                future = self.requests.get(key)
+                if future is not None and not future.done():
+                    future.set_result(orjson.loads(data))
+                continue
+            entry = self.gateway_sessions.get(key)
+            if entry is None:
+                continue
+            session = entry[0]
+            if kind == b"close":
+                code, _, reason = data.decode().partition(" ")
+                self.gateway_sessions.pop(key, None)
+                session.drop(int(code), reason)
+            else:
+                session.enqueue(data, kind.decode())
+
+    # --- owner side -------------------------------------------------------------------------
+
+    def send_to_gateway(self, gateway: str, sid: str, kind: str, data: bytes) -> None:
+        self._outgoing.put_nowait((gateway, sid.encode() + b"\n" + kind.encode() + b"\n" + data))
+
+    async def _send(self) -> None:
+        """One task publishes, in order, batching whatever is waiting into one round trip."""
+        while True:
+            batch = [await self._outgoing.get()]
+            while not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for gateway, payload in batch:
+                        pipe.publish(GATEWAY + gateway, payload)
+                    await pipe.execute()
+            except RedisError as exc:
+                # A lost frame is recovered by resume (pushes) or shows as a timeout (answers).
+                log.error("publishing to gateways failed", extra={"error": str(exc)})
+
+    async def _inbox(self) -> None:
+        """Read the owned shops' streams; entries a dead owner left unfinished come first."""
+        while True:
+            shops = sorted(self.owned)
+            if not shops:
+                self._new_shop.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_shop.wait(), READ_BLOCK_MS / 1000)
+                continue
+            try:
+                for shop in shops:
+                    await self._claim_pending(shop)
+                streams = {INBOX + shop: ">" for shop in shops}
+                answer: Any = await self.redis.xreadgroup(
+                    GROUP,
+                    self.node,
+                    streams,  # type: ignore[arg-type]
+                    count=200,
+                    block=READ_BLOCK_MS,
+                )
+            except RedisError as exc:
+                log.error("reading the shop streams failed", extra={"error": str(exc)})
+                await asyncio.sleep(READ_BLOCK_MS / 1000)
+                continue
+            for stream, entries in answer or ():
+                await self._process(_text(stream).removeprefix(INBOX), entries)
+
+    async def _claim_pending(self, shop: str) -> None:
+        """Take over entries another consumer read but never acknowledged (it died)."""
+        start = "0-0"
+        while True:
+            result = await self.redis.xautoclaim(
+                INBOX + shop, GROUP, self.node, min_idle_time=0, start_id=start, count=200
+            )
+            start, entries = result[0], [e for e in result[1] if e[1]]
+            if entries:
+                await self._process(shop, entries)
+            if start in (b"0-0", "0-0"):
+                return
+
+    async def _process(self, shop: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        for entry_id, fields in entries:
+            if shop in self.owned:
+                try:
+                    await self._entry(shop, fields)
+                except Exception:
+                    log.exception("handling a forwarded event failed", extra={"shop": shop})
+            await self.redis.xack(INBOX + shop, GROUP, entry_id)
+
+    async def _entry(self, shop: str, fields: dict[bytes, bytes]) -> None:
+        gateway, sid = fields[b"gw"].decode(), fields[b"sid"].decode()
+        kind, data = fields[b"kind"], fields[b"data"]
+        key = (gateway, sid)
+        if kind == b"attach":
+            hello = orjson.loads(data)
+            token = self.tokens.get(hello["token"])
+            if token is None or token.shop != shop:
+                return
+            session = self.remote[key] = RemoteSession(token, hello["platform"], gateway, sid, self)
+            assert self.welcome is not None
+            self.welcome(session, hello.get("resume"))
+        elif kind == b"frame":
+            remote = self.remote.get(key)
+            if remote is None:  # attached to an earlier owner: reconnect to this one
+                self.send_to_gateway(gateway, sid, "close", f"{CLOSE_MOVED} reconnect".encode())
+                return
+            assert self.handle is not None
+            await self.handle(remote, data)
+        elif kind == b"detach":
+            gone = self.remote.pop(key, None)
+            if gone is not None:
+                gone.closed = True
+                assert self.detach is not None
+                self.detach(gone)
+        elif kind == b"order":
+            await self._order(shop, gateway, sid, orjson.loads(data))
+
+    async def _order(self, shop: str, gateway: str, request: str, body: dict[str, Any]) -> None:
+        from server.core.nudges import OrderStatus
+
+        event = OrderEvent(
+            shop, body["order"], body["buyer"], OrderStatus(body["status"]),
+            body.get("conversation"), body.get("amount"), body.get("ts"),
+        )  # fmt: skip
+        assert self.take_order is not None
+        try:
+            answer: dict[str, Any] = {"changed": await self.take_order(event)}
+        except KefuError as exc:
+            answer = {"error": str(exc)}
+        self.send_to_gateway(gateway, request, "reply", orjson.dumps(answer))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

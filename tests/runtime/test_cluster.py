@@ -1,0 +1,154 @@
+"""Several real server processes on one real Redis: pushes cross processes, a dead process's
+shops move to a live one with nothing lost or doubled, nudges fire exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.process import ServerProcess, start_server
+
+CONFIG = """
+timers:
+  taobao: {warn_s: 0.5, due_s: 15, overdue_s: 40, target_s: 15, window: [0, 24]}
+nudges:
+  delays_s: [3]
+  final_before_close_s: 0
+  quiet_hours: "%s"
+  wake_at: "%s"
+  timezone: UTC
+"""
+
+
+def quiet_hours_far_from_now() -> tuple[str, str]:
+    """Quiet hours twelve hours away, so the test never runs inside them."""
+    import time
+
+    hour = (time.gmtime().tm_hour + 12) % 24
+    return f"{hour:02d}:00-{hour:02d}:30", f"{hour:02d}:45"
+
+
+def start_node(tmp: Path, name: str, redis_url: str, tokens: str) -> ServerProcess:
+    directory = tmp / name
+    directory.mkdir(exist_ok=True)
+    config = directory / "kefu.yaml"
+    config.write_text(CONFIG % quiet_hours_far_from_now())
+    return start_server(
+        directory, KEFU_REDIS_URL=redis_url, KEFU_TOKENS=tokens, KEFU_CONFIG=str(config),
+        KEFU_RATE="100000", KEFU_BURST="100000",
+    )  # fmt: skip
+
+
+class Agent:
+    """One websocket of an agent, recording every frame it receives."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.frames: list[dict] = []
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.conn:
+                self.frames.append(orjson.loads(raw))
+        except ConnectionClosed:
+            pass
+
+    async def send(self, frame: dict) -> None:
+        await self.conn.send(orjson.dumps(frame).decode())
+
+    async def wait_for(self, predicate, wait_s: float = 30.0) -> dict:
+        async def find() -> dict:
+            seen = 0
+            while True:
+                for frame in self.frames[seen:]:
+                    if predicate(frame):
+                        return frame
+                seen = len(self.frames)
+                if self.task.done():
+                    raise AssertionError(f"connection closed; frames: {self.frames[-5:]}")
+                await asyncio.sleep(0.02)  # polling a list another task fills
+
+        return await asyncio.wait_for(find(), wait_s)
+
+
+async def join(url: str, token: str, resume: int | None = None) -> Agent:
+    conn = await connect(url, compression=None)
+    hello: dict = {"type": "hello", "token": token, "platform": "taobao"}
+    if resume is not None:
+        hello["resume"] = resume
+    await conn.send(orjson.dumps(hello).decode())
+    agent = Agent(conn)
+    await agent.wait_for(lambda f: f["type"] == "state")
+    return agent
+
+
+def timers(agent: Agent) -> list[str]:
+    return [f["level"] for f in agent.frames if f["type"] == "timer"]
+
+
+async def test_a_buyer_line_through_one_process_reaches_the_agent_on_another(tmp_path, make_redis):
+    redis = make_redis()
+    a = start_node(tmp_path, "a", redis.url, "t1:alice:s1")
+    b = start_node(tmp_path, "b", redis.url, "t1:alice:s1")
+    try:
+        on_b = await join(b.urls["websocket"], "t1")  # b serves the shop from now on
+        on_a = await join(a.urls["websocket"], "t1")  # a only relays
+        line = {"type": "message", "id": "m1", "conversation": "c1", "buyer": "tom",
+                "from": "buyer", "text": "这件有XL吗"}  # fmt: skip
+        await on_a.send(line)
+        answer = await on_a.wait_for(lambda f: f.get("ref") == "m1")
+        assert answer["type"] == "suggestions" and len(answer["items"]) == 3
+        for agent in (on_b, on_a):
+            await agent.wait_for(lambda f: f["type"] == "timer" and f["level"] == "warn")
+            assert timers(agent) == ["waiting", "warn"]
+        await on_a.send({**line, "id": "m2", "from": "agent", "text": "有的亲，XL有货"})
+        await on_b.wait_for(lambda f: f["type"] == "timer" and f["level"] == "cleared")
+        await on_a.conn.close()
+        await on_b.conn.close()
+    finally:
+        assert a.stop() == 0 and b.stop() == 0
+
+
+async def test_killing_the_owner_moves_its_clocks_and_nudges_with_none_lost_or_doubled(
+    tmp_path, make_redis
+):
+    redis = make_redis("--appendonly", "yes", "--appendfsync", "always")
+    a = start_node(tmp_path, "a", redis.url, "t1:alice:s1")
+    b = start_node(tmp_path, "b", redis.url, "t1:alice:s1")
+    try:
+        owner_side = await join(b.urls["websocket"], "t1")  # b owns s1
+        relay = await join(a.urls["websocket"], "t1")
+        order = {"type": "order", "id": "o1", "order": "9001", "buyer": "tom", "status": "created",
+                 "conversation": "c2", "amount": "59.00"}  # fmt: skip
+        await relay.send(order)
+        assert (await relay.wait_for(lambda f: f.get("ref") == "o1"))["type"] == "ack"
+        await relay.send({"type": "message", "id": "m1", "conversation": "c1", "buyer": "tom",
+                          "from": "buyer", "text": "在吗"})  # fmt: skip
+        await relay.wait_for(lambda f: f["type"] == "timer" and f["level"] == "warn")
+        started_at = next(f for f in relay.frames if f["type"] == "timer")["started_at"]
+        b.proc.send_signal(signal.SIGKILL)  # before the nudge (3 s) and the due time (15 s)
+        # a notices the shop has no owner, adopts it and closes its relayed session: 1012.
+        await asyncio.wait_for(relay.task, 30)
+        assert relay.conn.close_code == 1012
+        last_seq = max(f["seq"] for f in relay.frames)
+        again = await join(a.urls["websocket"], "t1", resume=last_seq)
+        state = next(f for f in again.frames if f["type"] == "state")
+        (waiting,) = state["conversations"]
+        assert (waiting["conversation"], waiting["started_at"]) == ("c1", started_at)
+        await again.wait_for(lambda f: f["type"] == "timer" and f["level"] == "due", 40)
+        nudges = [
+            f for f in relay.frames + owner_side.frames + again.frames if f["type"] == "nudge"
+        ]
+        state_nudges = [n for f in again.frames if f["type"] == "state" for n in f["nudges"]]
+        assert [n["nudge"] for n in nudges + state_nudges] == ["n-9001-1"]  # once, not twice
+        assert "warn" not in timers(again)  # the warning fired on b is not fired again
+        await again.conn.close()
+    finally:
+        assert b.stop() == -signal.SIGKILL
+        assert a.stop() == 0
