@@ -38,6 +38,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
+MIN_SECRET_LENGTH = 6
+
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
 )
@@ -52,8 +54,10 @@ class Redactor(logging.Filter):
         self.add_secrets(secrets)
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a token that contains another is masked whole.
-        self.secrets = tuple(sorted({*self.secrets, *secrets}, key=len, reverse=True))
+        # Longest first, so a token that contains another is masked whole. A very short one
+        # ("t1" in a test) would mask parts of ordinary words, like agent1: only real ones count.
+        kept = {secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH}
+        self.secrets = tuple(sorted({*self.secrets, *kept}, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:

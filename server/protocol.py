@@ -106,6 +106,7 @@ CLOSE_CODES = {
     1001: "server going away",
     1008: "policy violation: rate limit exceeded or client too slow",
     1009: "frame too big",
+    1012: "the shop moved to another server process (Redis deployments): reconnect and resume",
     4401: "not authenticated",
 }
 

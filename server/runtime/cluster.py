@@ -43,6 +43,7 @@ RENEW_S = 2.0
 SCAN_S = 2.0
 READ_BLOCK_MS = 200
 REQUEST_TIMEOUT_S = 10.0
+STOP_S = 2.0
 CLOSE_MOVED = 1012  # "service restart": the shop moved to another process; reconnect
 
 OWNER = "kefu:owner:"  # + shop: the owning node, with a lease
@@ -114,6 +115,8 @@ class Cluster:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Alive before any session attaches anywhere: owners detach sessions of silent nodes.
+        await self.redis.set(ALIVE + self.node, 1, px=LEASE_MS)
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(GATEWAY + self.node)
         for loop in (self._receive, self._send, self._renew_loop, self._scan_loop, self._inbox):
@@ -121,17 +124,22 @@ class Cluster:
         log.info("cluster node started", extra={"node": self.node})
 
     async def stop(self) -> None:
+        """Hand the shops back at once (the others adopt them at their next scan), then close.
+
+        Bounded in time: a connection cancelled in the middle of a command must not hold up
+        the process's exit; leases then simply expire."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await task
-        with contextlib.suppress(RedisError):
-            for shop in self.owned:
-                await self._release(keys=[OWNER + shop], args=[self.node])
-            await self.redis.delete(ALIVE + self.node)
-            await self._pubsub.aclose()
-        await self.redis.aclose()
+        await asyncio.wait(self._tasks, timeout=STOP_S)
+        with contextlib.suppress(RedisError, TimeoutError):
+            async with asyncio.timeout(STOP_S):
+                for shop in self.owned:
+                    await self._release(keys=[OWNER + shop], args=[self.node])
+                await self.redis.delete(ALIVE + self.node)
+        with contextlib.suppress(RedisError, TimeoutError):
+            async with asyncio.timeout(STOP_S):
+                await self._pubsub.aclose()
+                await self.redis.aclose()
 
     # --- ownership --------------------------------------------------------------------------
 

@@ -106,8 +106,7 @@ async def kpi(request: web.Request) -> web.Response:
     date = request.query.get("date") or service.tracker.days.date_of(service.clock())
     if not _DATE.fullmatch(date):
         raise BadField(f"query 'date' must be YYYY-MM-DD, got {protocol.quote(date)}")
-    report = service.tracker.kpi(shop, agent, date).report(service.config.target_rate)
-    return json_response(report)
+    return json_response(await service.kpi_report(shop, agent, date))
 
 
 async def post_check(request: web.Request) -> web.Response:

@@ -406,6 +406,15 @@ class Service:
         self.scheduler.poke()
         self._ack(session, message)
 
+    async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:
+        """An agent's day: live here, or from the store when another process owns the shop."""
+        if self.cluster is None or self.cluster.owns(shop):
+            kpi = self.tracker.kpi(shop, agent, date)
+        else:
+            stored = [k for k in await self.store.load_kpis(shop, date) if k.agent == agent]
+            kpi = stored[0] if stored else KpiDay(shop, agent, date)
+        return kpi.report(self.config.target_rate)
+
     async def nudge_outcomes(self, shop: str, date: str) -> dict[str, Any]:
         """How many unpaid orders were first nudged on ``date``, and how many then paid."""
         policy = self.nudges.policy

@@ -152,3 +152,80 @@ async def test_killing_the_owner_moves_its_clocks_and_nudges_with_none_lost_or_d
     finally:
         assert b.stop() == -signal.SIGKILL
         assert a.stop() == 0
+
+
+async def test_ten_thousand_nudges_due_in_one_minute_across_three_processes_fire_once_each(
+    tmp_path, make_redis
+):
+    redis = make_redis()
+    shops = 30
+    tokens = ",".join(f"t{i}:agent{i}:s{i}" for i in range(shops))
+    nodes = [start_node(tmp_path, name, redis.url, tokens) for name in "abc"]
+    per_shop = [334 if i < 10 else 333 for i in range(shops)]  # 10,000 orders in all
+    try:
+        owners, relays = [], []
+        for i in range(shops):  # shop i is claimed by node i % 3 and relayed by the next one
+            owners.append(await join(nodes[i % 3].urls["websocket"], f"t{i}"))
+            relays.append(await join(nodes[(i + 1) % 3].urls["websocket"], f"t{i}"))
+
+        async def place_orders(i: int) -> None:
+            for n in range(per_shop[i]):
+                await relays[i].send({"type": "order", "id": f"o{n}", "order": f"{i}-{n}",
+                                      "buyer": f"b{n}", "status": "created"})  # fmt: skip
+            await relays[i].wait_for(lambda f: f.get("ref") == f"o{per_shop[i] - 1}", 120)
+
+        await asyncio.gather(*(place_orders(i) for i in range(shops)))
+        # Every order's one reminder is due 3 s after it was placed: all within the same minute.
+        for i in range(shops):
+            for agent in (owners[i], relays[i]):
+                await agent.wait_for(
+                    lambda f, i=i, agent=agent: (
+                        sum(x["type"] == "nudge" for x in agent.frames) >= per_shop[i]
+                    ),
+                    120,
+                )
+        await asyncio.sleep(1.0)  # a grace period in which a duplicate would show up
+        for i in range(shops):
+            for agent in (owners[i], relays[i]):
+                fired = [f["order"] for f in agent.frames if f["type"] == "nudge"]
+                assert sorted(fired) == sorted(f"{i}-{n}" for n in range(per_shop[i]))
+        for agent in owners + relays:
+            await agent.conn.close()
+    finally:
+        for node in nodes:
+            assert node.stop() == 0
+
+
+async def test_killing_and_restarting_redis_loses_no_acknowledged_order(tmp_path, make_redis):
+    from server.storage import RedisStore
+
+    redis = make_redis("--appendonly", "yes", "--appendfsync", "always")
+    node = start_node(tmp_path, "a", redis.url, "t1:alice:s1")
+    acked: set[str] = set()
+    try:
+        pending = [f"9{n:03d}" for n in range(300)]
+        killed = False
+        while pending:
+            agent = await join(node.urls["websocket"], "t1")
+            try:
+                for number in list(pending):
+                    await agent.send({"type": "order", "id": number, "order": number,
+                                      "buyer": "tom", "status": "created"})  # fmt: skip
+                    answer = await agent.wait_for(lambda f, n=number: f.get("ref") == n, 15)
+                    if answer["type"] == "ack":
+                        acked.add(number)
+                        pending.remove(number)
+                    if len(acked) == 100 and not killed:
+                        redis.restart()  # SIGKILL mid-stream, then start again on its AOF
+                        killed = True
+            except AssertionError:  # the connection was closed while Redis was down: rejoin
+                pass
+            await agent.conn.close()
+        assert killed and len(acked) == 300
+        store = RedisStore(redis.url)
+        await store.open()
+        stored = {order.order for order in await store.load_orders(0.0, "s1")}
+        await store.close()
+        assert acked <= stored
+    finally:
+        assert node.stop() == 0
