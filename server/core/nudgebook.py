@@ -100,7 +100,8 @@ class OrderChange:
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
-    """Push the nudge to ``agent`` once the accompanying save has committed."""
+    """Store the nudge's delivery (``Store.claim_delivery``), and push it to ``agent`` if the
+    store took it: committed before pushed, and fired by one process only."""
 
     nudge: Nudge
     agent: str
@@ -334,7 +335,7 @@ class NudgeBook:
         if nudge.fired_at is None:
             nudge.fired_at = now
         self._schedule(nudge, now + self.policy.reassign_after_s)
-        return [SaveNudges((replace(nudge),)), Deliver(replace(nudge), agent, self.frame(nudge))]
+        return [Deliver(replace(nudge), agent, self.frame(nudge))]
 
     def _maybe_reassign(self, nudge: Nudge, now: float, world: World) -> list[Effect]:
         """Seed 002: an unpaid order whose agent is offline and silent for 24 h moves on."""
@@ -358,7 +359,7 @@ class NudgeBook:
         nudge.agent = agent
         nudge.delivered_at = now
         self._schedule(nudge, now + self.policy.reassign_after_s)
-        return [SaveNudges((replace(nudge),)), Deliver(replace(nudge), agent, self.frame(nudge))]
+        return [Deliver(replace(nudge), agent, self.frame(nudge))]
 
     def _close(self, nudge: Nudge, outcome: str, now: float) -> None:
         nudge.state = DONE

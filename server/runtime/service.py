@@ -196,19 +196,20 @@ class Service:
 
     def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""
-        saved: Awaitable[None] | None = None
         for effect in effects:
             if isinstance(effect, SaveNudges):
-                saved = self.store.save_nudges(effect.nudges, effect.order)
+                self.store.save_nudges(effect.nudges, effect.order)
             else:
-                assert saved is not None, "a delivery always follows its save"
-                task = asyncio.get_running_loop().create_task(self._deliver(saved, effect))
+                claimed = self.store.claim_delivery(effect.nudge)  # queued now, in order
+                task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
                 self.deliveries.add(task)
                 task.add_done_callback(self.deliveries.discard)
 
-    async def _deliver(self, saved: Awaitable[None], delivery: Deliver) -> None:
+    async def _deliver(self, claimed: Awaitable[bool], delivery: Deliver) -> None:
         try:
-            await saved
+            if not await claimed:
+                log.warning("nudge fired by another process", extra={"nudge": delivery.nudge.id})
+                return
         except KefuError:
             return  # logged by the store; still pending there, so it fires after a restart
         self.registry.push(delivery.nudge.shop, delivery.agent, dict(delivery.frame))

@@ -90,6 +90,15 @@ class Store(abc.ABC):
         """Upsert an order and some of its nudges in one transaction; copied at call time."""
 
     @abc.abstractmethod
+    def claim_delivery(self, nudge: Nudge) -> Awaitable[bool]:
+        """Store a nudge's delivery unless another process already fired it.
+
+        The write happens only if the stored nudge has not fired yet, or fired at this same
+        ``fired_at`` (a reassignment or redelivery of one firing). False means another
+        process fired it first (two owners for a moment): the caller must not push it.
+        """
+
+    @abc.abstractmethod
     async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         """Every order that has not auto-closed by ``open_at`` (so repeats stay idempotent)."""
 

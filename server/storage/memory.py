@@ -75,6 +75,13 @@ class MemoryStore(Store):
             self.nudges[nudge.key] = dataclasses.replace(nudge, wake=None)
         return WRITTEN
 
+    def claim_delivery(self, nudge: Nudge) -> Awaitable[bool]:
+        stored = self.nudges.get(nudge.key)
+        if stored is not None and stored.fired_at not in (None, nudge.fired_at):
+            return _answer(False)
+        self.nudges[nudge.key] = dataclasses.replace(nudge, wake=None)
+        return _answer(True)
+
     async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         return [
             order
@@ -99,3 +106,7 @@ class MemoryStore(Store):
         ]
         wanted = {f.order for f in fired}
         return [o for o in self.orders.values() if o.shop == shop and o.order in wanted], fired
+
+
+async def _answer(value: bool) -> bool:
+    return value

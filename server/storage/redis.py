@@ -167,13 +167,15 @@ class RedisStore(Store):
         # Redis applies the rest of a transaction when one command fails (a key of the wrong
         # type): only the write that queued it fails.
         for commands, future in batch:
-            errors = [r for r in islice(replies, len(commands)) if isinstance(r, RedisError)]
-            settle(future, None, self._error(errors[0]) if errors else None)
+            answers = list(islice(replies, len(commands)))
+            errors = [r for r in answers if isinstance(r, RedisError)]
+            settle(future, answers, self._error(errors[0]) if errors else None)
 
-    def _write(self, *commands: Command) -> Awaitable[None]:
+    def _write(self, *commands: Command) -> asyncio.Future[Any]:
+        """Queue commands for the writer; the future's result is their replies."""
         if self._writer is None:
             raise StoreError(f"store {self.shown_url!r} is not open")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(log_unawaited_failure)
         self._queue.put_nowait((commands, future))
         self._last_write = future
@@ -278,6 +280,18 @@ class RedisStore(Store):
             ]
         return self._write(*commands)
 
+    def claim_delivery(self, nudge: Nudge) -> Awaitable[bool]:
+        key = _id(nudge.shop, nudge.id)
+        assert nudge.fired_at is not None, "a delivery has fired"
+        written = self._write(
+            (
+                "EVAL", _CLAIM_DELIVERY, 3, NUDGES, OPEN_NUDGES, FIRED + nudge.shop,
+                key, orjson.dumps(replace(nudge, wake=None)), repr(nudge.fired_at),
+                _id(nudge.order, nudge.id), int(nudge.state == DONE),
+            ),
+        )  # fmt: skip
+        return _first_is_one(written)
+
     async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         async with self._reading() as redis:
             keys = cast(
@@ -317,6 +331,30 @@ def redact_url(url: str) -> str:
     netloc = f"{user}@{hostport}" if at and user else hostport
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+# Write a nudge's delivery unless another process fired it first (fencing two owners of a shop
+# for the moment a lease changes hands). KEYS: nudges, open nudges, fired-by-shop. ARGV: the
+# nudge's field, its record, fired_at, its member in the fired set, 1 if it is done.
+_CLAIM_DELIVERY = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local fired = cjson.decode(current)['fired_at']
+  if fired ~= cjson.null and fired ~= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[5] == '1' then
+  redis.call('SREM', KEYS[2], ARGV[1])
+else
+  redis.call('SADD', KEYS[2], ARGV[1])
+end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
+async def _first_is_one(written: Awaitable[list[Any]]) -> bool:
+    return (await written)[0] == 1
 
 
 def _id(*parts: str) -> bytes:

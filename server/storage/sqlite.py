@@ -332,6 +332,23 @@ class SQLiteStore(Store):
 
         return self._submit(operation)
 
+    def claim_delivery(self, nudge: Nudge) -> Awaitable[bool]:
+        row = (
+            nudge.state, nudge.agent, nudge.delivered_at, nudge.fired_at, nudge.outcome,
+            nudge.closed_at, nudge.waiting, nudge.due_at, nudge.shop, nudge.id, nudge.fired_at,
+        )  # fmt: skip
+
+        def operation(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE nudges SET state = ?, agent = ?, delivered_at = ?, fired_at = ?,"
+                " outcome = ?, closed_at = ?, waiting = ?, due_at = ?"
+                " WHERE shop = ? AND id = ? AND (fired_at IS NULL OR fired_at = ?)",
+                row,
+            )
+            return cursor.rowcount == 1
+
+        return self._submit(operation)
+
     async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         rows = await self._read(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE closes_at > ? AND (? IS NULL OR shop = ?)",

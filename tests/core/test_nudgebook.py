@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.core.nudgebook import DELIVERED, DONE, Deliver, NudgeBook, SaveNudges
+from server.core.nudgebook import DELIVERED, DONE, Deliver, NudgeBook
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus
 
 NOON = 1_794_801_600.0  # 2026-11-16 12:00 in Shanghai
@@ -38,8 +38,9 @@ def test_a_due_nudge_fires_once_to_its_conversation_owner():
     created(book)
     assert book.next_wake() == NOON + 900
     effects = book.advance(NOON + 900, World(["alice", "amy"]))
-    assert [type(e) for e in effects] == [SaveNudges, Deliver]
-    assert effects[1].agent == "alice" and effects[1].frame["nudge"] == "n-o1-1"
+    assert [type(e) for e in effects] == [Deliver]
+    assert effects[0].agent == "alice" and effects[0].frame["nudge"] == "n-o1-1"
+    assert effects[0].nudge.fired_at == NOON + 900
     assert book.advance(NOON + 901, World(["alice"])) == []
     assert book.nudges[("s1", "n-o1-1")].state == DELIVERED
 
@@ -61,7 +62,7 @@ def test_waiting_on_a_question_then_released_when_answered():
     assert book.advance(NOON + 900, World(["alice"], question=True)) == []
     book.conversation_answered("s1", "c1", NOON + 950)
     effects = book.advance(NOON + 950, World(["alice"]))
-    assert [type(e) for e in effects] == [SaveNudges, Deliver]
+    assert [type(e) for e in effects] == [Deliver]
 
 
 def test_forgetting_a_shop_drops_its_orders_and_deadlines():

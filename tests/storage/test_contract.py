@@ -159,3 +159,17 @@ async def test_loads_can_be_limited_to_one_shop(store):
     assert [o.order for o in await store.load_orders(500.0, "s2")] == ["o9"]
     assert [n.id for n in await store.load_open_nudges("s1")] == ["n-o1-1"]
     assert len(await store.load_conversations()) == 2
+
+
+async def test_a_delivery_is_claimed_by_one_firing_only(store, make_store):
+    pending = Nudge("n-o1-1", "s1", "o1", 1, "reminder", 910.0)
+    await store.save_nudges([pending], order("o1"))
+    first = Nudge("n-o1-1", "s1", "o1", 1, "reminder", 910.0, "delivered", "alice", 920.5, 920.5)
+    assert await store.claim_delivery(first) is True
+    moved = Nudge("n-o1-1", "s1", "o1", 1, "reminder", 910.0, "delivered", "amy", 990.0, 920.5)
+    assert await store.claim_delivery(moved) is True  # the same firing, reassigned
+    other = Nudge("n-o1-1", "s1", "o1", 1, "reminder", 910.0, "delivered", "bob", 921.0, 921.0)
+    assert await store.claim_delivery(other) is False  # a second owner firing it again
+    store = await reopen(store, make_store)
+    assert await store.load_open_nudges() == [moved]
+    await store.close()
