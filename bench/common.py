@@ -188,14 +188,22 @@ class Spawned:
 
 @contextmanager
 def kefu_server(
-    loop: str, agents: int, timers: dict[str, Any] | None = None, **env: str
+    loop: str,
+    agents: int,
+    timers: dict[str, Any] | None = None,
+    tokens: list[str] | None = None,
+    **env: str,
 ) -> Iterator[Spawned]:
     """``python -m server serve`` (or the default-loop launcher) on free ports, with a temp
     SQLite file, ``agents`` tokens (in a YAML config: 10,000 would not fit one environment
-    variable) and the per-connection rate limit lifted so the load generator sets the pace."""
+    variable) and the per-connection rate limit lifted so the load generator sets the pace.
+    ``tokens`` (``token:agent:shop``, ``agents`` of them) replaces the one-shop default; ``env``
+    adds settings, e.g. ``KEFU_REDIS_URL``."""
+    if tokens is not None and len(tokens) != agents:
+        raise ValueError(f"expected {agents} tokens, got {len(tokens)}")
     workdir = tempfile.TemporaryDirectory(prefix="kefu-bench-")
     config = Path(workdir.name) / "kefu.yaml"
-    document: dict[str, Any] = {"tokens": bench_tokens(agents)}
+    document: dict[str, Any] = {"tokens": tokens if tokens is not None else bench_tokens(agents)}
     if timers:
         document["timers"] = timers
     config.write_text(yaml.safe_dump(document), encoding="utf-8")

@@ -170,6 +170,8 @@ class Cluster:
             assert self.adopt is not None
             await self.adopt(shop)
             self.owned.add(shop)
+            # What the previous owner read but never finished comes first, before new entries.
+            await self._claim_pending(shop)
             self._new_shop.set()
         finally:
             del self._adopting[shop]
@@ -190,9 +192,16 @@ class Cluster:
         while True:
             await asyncio.sleep(RENEW_S)
             try:
-                await self.redis.set(ALIVE + self.node, 1, px=LEASE_MS)
-                for shop in list(self.owned):
-                    if not await self._renew(keys=[OWNER + shop], args=[self.node, LEASE_MS]):
+                shops = list(self.owned)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.set(ALIVE + self.node, 1, px=LEASE_MS)
+                    for shop in shops:
+                        await self._renew(
+                            keys=[OWNER + shop], args=[self.node, LEASE_MS], client=pipe
+                        )
+                    renewed = (await pipe.execute())[1:]
+                for shop, held in zip(shops, renewed, strict=True):
+                    if not held:
                         self._lose(shop)
                 renewed_at = asyncio.get_running_loop().time()
                 await self._close_moved_gateway_sessions()
@@ -214,8 +223,12 @@ class Cluster:
                         await self._claim(shop)
 
     async def _close_moved_gateway_sessions(self) -> None:
+        shops = sorted({session.shop for session, _ in self.gateway_sessions.values()})
+        if not shops:
+            return
+        owners = dict(zip(shops, await self.redis.mget([OWNER + s for s in shops]), strict=True))
         for sid, (session, owner) in list(self.gateway_sessions.items()):
-            current = await self.redis.get(OWNER + session.shop)
+            current = owners[session.shop]
             if current is None or _text(current) != owner:
                 self.gateway_sessions.pop(sid, None)
                 session.drop(CLOSE_MOVED, "shop moved to another process; reconnect")
@@ -325,8 +338,6 @@ class Cluster:
                     await asyncio.wait_for(self._new_shop.wait(), READ_BLOCK_MS / 1000)
                 continue
             try:
-                for shop in shops:
-                    await self._claim_pending(shop)
                 streams = {INBOX + shop: ">" for shop in shops}
                 answer: Any = await self.redis.xreadgroup(
                     GROUP,
@@ -356,13 +367,15 @@ class Cluster:
                 return
 
     async def _process(self, shop: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        for entry_id, fields in entries:
+        for _, fields in entries:
             if shop in self.owned:
                 try:
                     await self._entry(shop, fields)
                 except Exception:
                     log.exception("handling a forwarded event failed", extra={"shop": shop})
-            await self.redis.xack(INBOX + shop, GROUP, entry_id)
+        # One acknowledgement per batch: a crash before it makes the next owner redo the batch
+        # (order events are idempotent), never skip it.
+        await self.redis.xack(INBOX + shop, GROUP, *(entry_id for entry_id, _ in entries))
 
     async def _entry(self, shop: str, fields: dict[bytes, bytes]) -> None:
         gateway, sid = fields[b"gw"].decode(), fields[b"sid"].decode()
