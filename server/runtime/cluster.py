@@ -374,8 +374,13 @@ class Cluster:
                 except Exception:
                     log.exception("handling a forwarded event failed", extra={"shop": shop})
         # One acknowledgement per batch: a crash before it makes the next owner redo the batch
-        # (order events are idempotent), never skip it.
-        await self.redis.xack(INBOX + shop, GROUP, *(entry_id for entry_id, _ in entries))
+        # (order events are idempotent), never skip it. Done entries are deleted, so a shop's
+        # stream holds only what is in flight instead of growing forever.
+        done = [entry_id for entry_id, _ in entries]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(INBOX + shop, GROUP, *done)
+            pipe.xdel(INBOX + shop, *done)
+            await pipe.execute()
 
     async def _entry(self, shop: str, fields: dict[bytes, bytes]) -> None:
         gateway, sid = fields[b"gw"].decode(), fields[b"sid"].decode()
