@@ -83,7 +83,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     service.library = await watcher.load_first()
     config = app[CONFIG]
-    cluster = _cluster(config.redis_url, service, app[http.TOKENS]) if config.redis_url else None
+    cluster = Cluster(config.redis_url, app[http.TOKENS], service) if config.redis_url else None
     await service.start(cluster)
     if cluster is not None:
         await cluster.start()
@@ -100,18 +100,6 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     if cluster is not None:
         await cluster.stop()
     await service.stop()
-
-
-def _cluster(url: str, service: Service, tokens: dict[str, Token]) -> Cluster:
-    """A node of a Redis deployment, wired to this process's service."""
-    cluster = Cluster(url, tokens)
-    cluster.adopt = service.adopt
-    cluster.forget = service.forget
-    cluster.handle = service.receive
-    cluster.welcome = service.welcome
-    cluster.detach = service.registry.detach
-    cluster.take_order = service.apply_order
-    return cluster
 
 
 async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -24,8 +24,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
@@ -63,6 +62,17 @@ return 0
 """
 
 
+class Owner(Protocol):
+    """What a node needs from the service of its process (server.runtime.service.Service)."""
+
+    async def adopt(self, shop: str) -> None: ...
+    def forget(self, shop: str) -> None: ...
+    async def receive(self, session: Peer, frame: str | bytes) -> str: ...
+    def welcome(self, session: Peer, resume: int | None) -> None: ...
+    def detach(self, session: Peer) -> None: ...
+    async def apply_order(self, event: OrderEvent) -> bool: ...
+
+
 class RemoteSession(Peer):
     """A websocket on another process (a gateway), attached to this owner through Redis."""
 
@@ -90,9 +100,12 @@ class RemoteSession(Peer):
 
 
 class Cluster:
-    def __init__(self, url: str, tokens: dict[str, Token], node: str | None = None) -> None:
+    def __init__(
+        self, url: str, tokens: dict[str, Token], owner: Owner, node: str | None = None
+    ) -> None:
         self.url = url
         self.tokens = tokens
+        self.owner = owner
         self.node = node or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.redis: aioredis.Redis = aioredis.from_url(url)
         self.owned: set[str] = set()
@@ -100,12 +113,6 @@ class Cluster:
         self.remote: dict[tuple[str, str], RemoteSession] = {}  # (gateway, sid) -> session
         self.requests: dict[str, asyncio.Future[Any]] = {}
         self._adopting: dict[str, asyncio.Future[None]] = {}  # shops leased, still loading
-        self.adopt: Callable[[str], Awaitable[None]] | None = None  # set by the service
-        self.forget: Callable[[str], None] | None = None
-        self.handle: Callable[[Peer, bytes], Awaitable[Any]] | None = None
-        self.welcome: Callable[[Peer, int | None], None] | None = None
-        self.detach: Callable[[Peer], None] | None = None
-        self.take_order: Callable[[OrderEvent], Awaitable[bool]] | None = None
         self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._new_shop = asyncio.Event()
@@ -167,8 +174,7 @@ class Cluster:
         try:
             with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
                 await self.redis.xgroup_create(INBOX + shop, GROUP, id="0", mkstream=True)
-            assert self.adopt is not None
-            await self.adopt(shop)
+            await self.owner.adopt(shop)
             self.owned.add(shop)
             # What the previous owner read but never finished comes first, before new entries.
             await self._claim_pending(shop)
@@ -183,8 +189,7 @@ class Cluster:
         self.owned.discard(shop)
         for key in [key for key, session in self.remote.items() if session.shop == shop]:
             del self.remote[key]
-        assert self.forget is not None
-        self.forget(shop)
+        self.owner.forget(shop)
         log.warning("shop lost", extra={"shop": shop, "node": self.node})
 
     async def _renew_loop(self) -> None:
@@ -237,9 +242,7 @@ class Cluster:
         for gateway in {gateway for gateway, _ in self.remote}:
             if gateway != self.node and not await self.redis.exists(ALIVE + gateway):
                 for key in [key for key in self.remote if key[0] == gateway]:
-                    session = self.remote.pop(key)
-                    assert self.detach is not None
-                    self.detach(session)
+                    self.owner.detach(self.remote.pop(key))
 
     # --- gateway side -----------------------------------------------------------------------
 
@@ -261,8 +264,7 @@ class Cluster:
         """Hand an order event (from the HTTP API) to the shop's owner; True if it changed."""
         owner = await self.owner_of(event.shop)
         if owner == self.node:
-            assert self.take_order is not None
-            return await self.take_order(event)
+            return await self.owner.apply_order(event)
         request = secrets.token_hex(8)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.requests[request] = future
@@ -392,21 +394,18 @@ class Cluster:
             if token is None or token.shop != shop:
                 return
             session = self.remote[key] = RemoteSession(token, hello["platform"], gateway, sid, self)
-            assert self.welcome is not None
-            self.welcome(session, hello.get("resume"))
+            self.owner.welcome(session, hello.get("resume"))
         elif kind == b"frame":
             remote = self.remote.get(key)
             if remote is None:  # attached to an earlier owner: reconnect to this one
                 self.send_to_gateway(gateway, sid, "close", f"{CLOSE_MOVED} reconnect".encode())
                 return
-            assert self.handle is not None
-            await self.handle(remote, data)
+            await self.owner.receive(remote, data)
         elif kind == b"detach":
             gone = self.remote.pop(key, None)
             if gone is not None:
                 gone.closed = True
-                assert self.detach is not None
-                self.detach(gone)
+                self.owner.detach(gone)
         elif kind == b"order":
             await self._order(shop, gateway, sid, orjson.loads(data))
 
@@ -417,9 +416,8 @@ class Cluster:
             shop, body["order"], body["buyer"], OrderStatus(body["status"]),
             body.get("conversation"), body.get("amount"), body.get("ts"),
         )  # fmt: skip
-        assert self.take_order is not None
         try:
-            answer: dict[str, Any] = {"changed": await self.take_order(event)}
+            answer: dict[str, Any] = {"changed": await self.owner.apply_order(event)}
         except KefuError as exc:
             answer = {"error": str(exc)}
         self.send_to_gateway(gateway, request, "reply", orjson.dumps(answer))

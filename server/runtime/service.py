@@ -299,6 +299,9 @@ class Service:
             "kpi": kpi.report(self.config.target_rate),
         }
 
+    def detach(self, session: Peer) -> None:
+        self.registry.detach(session)
+
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
 
