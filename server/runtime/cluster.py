@@ -116,6 +116,7 @@ class Cluster:
         self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._new_shop = asyncio.Event()
+        self._stopping = False
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)
 
@@ -135,12 +136,13 @@ class Cluster:
 
         Bounded in time: a connection cancelled in the middle of a command must not hold up
         the process's exit; leases then simply expire."""
+        self._stopping = True  # no more adoptions, even by a claim already under way
         for task in self._tasks:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=STOP_S)
         with contextlib.suppress(RedisError, TimeoutError):
             async with asyncio.timeout(STOP_S):
-                for shop in self.owned:
+                for shop in list(self.owned):
                     await self._release(keys=[OWNER + shop], args=[self.node])
                 await self.redis.delete(ALIVE + self.node)
         with contextlib.suppress(RedisError, TimeoutError):
@@ -168,7 +170,9 @@ class Cluster:
         return node
 
     async def _claim(self, shop: str) -> bool:
-        if not await self.redis.set(OWNER + shop, self.node, nx=True, px=LEASE_MS):
+        if self._stopping or not await self.redis.set(
+            OWNER + shop, self.node, nx=True, px=LEASE_MS
+        ):
             return False
         adopted = self._adopting[shop] = asyncio.get_running_loop().create_future()
         try:
