@@ -95,9 +95,12 @@ def kefu_nodes(processes: int, redis_url: str | None) -> Iterator[list[Spawned]]
         yield [
             stack.enter_context(
                 kefu_server(
-                    LOOP, len(TOKENS), timers=QUIET_TIMERS, tokens=TOKENS,
+                    LOOP,
+                    len(TOKENS),
+                    timers=QUIET_TIMERS,
+                    tokens=TOKENS,
                     KEFU_REDIS_URL=redis_url or "",
-                )  # fmt: skip
+                )
             )
             for _ in range(processes)
         ]
@@ -273,60 +276,38 @@ def run(quick: bool) -> list[dict]:
             server, second.ws_url, agents_of("shop0"), messages, "r", quick
         )
     scale = f"{SHOPS} shops, {CONNECTIONS} connections, {LOOP}"
+    # (figure name, this run, the run it is compared with, that run's label) per measure
+    comparisons = {
+        ("per_s", "msg/s", 0): [
+            (f"pipeline throughput, 1 process on Redis ({scale})", single, sqlite,
+             "the same process on SQLite, same run"),
+            (f"pipeline throughput, 2 processes on Redis, agents on the owner ({scale})", double,
+             single, "1 process on Redis, same run"),
+            (f"pipeline throughput, 2 processes on Redis, every agent relayed ({scale})", relayed,
+             double, "2 processes, agents on the owner"),
+        ],
+        ("server_cpu_us", "us", 1): [
+            ("server CPU per buyer message, 1 process on Redis", single, sqlite,
+             "the same process on SQLite, its writer thread included"),
+            ("server CPU per buyer message, 2 processes on Redis, agents on the owner", double,
+             single, "1 process on Redis"),
+            ("server CPU per buyer message, 2 processes on Redis, every agent relayed (both)",
+             relayed, double, "2 processes, agents on the owner"),
+        ],
+    }  # fmt: skip
     return [
-        figure(
-            f"pipeline throughput, 1 process on Redis ({scale})",
-            single["per_s"],
-            "msg/s",
-            target=None,
-            baseline=sqlite["per_s"],
-            baseline_label="the same process on SQLite, same run",
-            digits=0,
-        ),
-        figure(
-            f"pipeline throughput, 2 processes on Redis, agents on the owner ({scale})",
-            double["per_s"],
-            "msg/s",
-            target=None,
-            baseline=single["per_s"],
-            baseline_label="1 process on Redis, same run",
-            digits=0,
-        ),
-        figure(
-            f"pipeline throughput, 2 processes on Redis, every agent relayed ({scale})",
-            relayed["per_s"],
-            "msg/s",
-            target=None,
-            baseline=double["per_s"],
-            baseline_label="2 processes, agents on the owner",
-            digits=0,
-        ),
-        figure(
-            "server CPU per buyer message, 1 process on Redis",
-            single["server_cpu_us"],
-            "us",
-            target=None,
-            baseline=sqlite["server_cpu_us"],
-            baseline_label="the same process on SQLite, its writer thread included",
-            digits=1,
-        ),
-        figure(
-            "server CPU per buyer message, 2 processes on Redis, agents on the owner",
-            double["server_cpu_us"],
-            "us",
-            target=None,
-            baseline=single["server_cpu_us"],
-            baseline_label="1 process on Redis",
-            digits=1,
-        ),
-        figure(
-            "server CPU per buyer message, 2 processes on Redis, every agent relayed (both)",
-            relayed["server_cpu_us"],
-            "us",
-            target=None,
-            baseline=double["server_cpu_us"],
-            baseline_label="2 processes, agents on the owner",
-            digits=1,
+        *(
+            figure(
+                name,
+                run[key],
+                unit,
+                target=None,
+                baseline=base[key],
+                baseline_label=label,
+                digits=digits,
+            )
+            for (key, unit, digits), rows in comparisons.items()
+            for name, run, base, label in rows
         ),
         figure(
             "redis-server CPU per buyer message (appendfsync always), 1 process",

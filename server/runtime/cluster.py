@@ -30,7 +30,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from server.core.nudges import OrderEvent
+from server.core.nudges import OrderEvent, OrderStatus
 from server.errors import KefuError, StoreError
 from server.runtime.registry import Peer, Session
 from server.settings import Token
@@ -414,8 +414,6 @@ class Cluster:
             await self._order(shop, gateway, sid, orjson.loads(data))
 
     async def _order(self, shop: str, gateway: str, request: str, body: dict[str, Any]) -> None:
-        from server.core.nudges import OrderStatus
-
         event = OrderEvent(
             shop, body["order"], body["buyer"], OrderStatus(body["status"]),
             body.get("conversation"), body.get("amount"), body.get("ts"),
