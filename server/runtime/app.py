@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import logging
 import secrets
@@ -139,6 +140,8 @@ def banner(config: Config, ws_port: int, http_port: int, tokens: dict[str, Token
 async def serve(config: Config, out: TextIO = sys.stdout) -> None:
     """Run until SIGTERM or SIGINT."""
     tokens = resolve_tokens(config)
+    # A fatal signal (SIGBUS from a storage mapping, SIGSEGV) still leaves a line on stderr.
+    faulthandler.enable()
     logs.configure(config.log_level, secrets=list(tokens) + list(config.order_secrets.values()))
     app = create_app(config, tokens)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)

@@ -79,15 +79,19 @@ def shop_of(request: web.Request, token: Token) -> str:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 ``ok`` while the process serves; 503 ``failing`` while the store refuses writes."""
     service = request.app[SERVICE]
+    store_error = service.store.problem
     return json_response(
         {
-            "status": "ok",
+            "status": "ok" if store_error is None else "failing",
             "version": __version__,
             "connections": sum(1 for _ in service.registry.sessions()),
             "library": service.library.version if service.library else None,
             "library_error": str(service.library_error) if service.library_error else None,
-        }
+            "store_error": store_error,
+        },
+        200 if store_error is None else 503,
     )
 
 

@@ -35,6 +35,11 @@ class AuditRecord:
 class Store(abc.ABC):
     """What the server keeps across restarts."""
 
+    @property
+    def problem(self) -> str | None:
+        """Why the store refuses every operation (shown on ``/healthz``), or None while it works."""
+        return None
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and migrate the schema to the current version."""

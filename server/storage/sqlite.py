@@ -5,12 +5,21 @@ thread, which runs whatever is waiting in a single transaction and commits once 
 ``synchronous=FULL``: a burst of clock updates costs one fsync, and an order is acknowledged only
 after the commit that holds it. Each operation runs in its own savepoint, so one failing write
 does not undo the others in its batch.
+
+The file must stay the one opened: after every commit the writer checks that the file and its
+directory are still there with the same device and inode. If the data directory was removed or
+the file replaced, the commit went into a deleted file, so the batch fails with
+``store_unavailable`` (nothing in it is acknowledged), an error is logged, and every later
+operation fails the same way until the process is restarted on a real file. Start-up refuses a
+directory it cannot write, and a database, ``-wal`` or ``-shm`` file that is not a writable regular
+file: SQLite maps ``-shm`` into memory, and writing such a mapping kills the process with SIGBUS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -31,6 +40,7 @@ log = logging.getLogger("kefu.store")
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
+Identity = tuple[tuple[int, int], tuple[int, int]]  # (device, inode) of the file, its directory
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: conversations, KPIs, audit trail, phrase usage
@@ -102,6 +112,12 @@ class SQLiteStore(Store):
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._identity: Identity | None = None
+        self._failure: StoreError | None = None  # set once the file is gone; sticky
+
+    @property
+    def problem(self) -> str | None:
+        return None if self._failure is None else str(self._failure)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -126,7 +142,47 @@ class SQLiteStore(Store):
 
     # --- the writer thread ------------------------------------------------------------------
 
+    def _identify(self) -> Identity:
+        file = os.stat(self.path)
+        directory = os.stat(os.path.dirname(os.path.abspath(self.path)))
+        return (file.st_dev, file.st_ino), (directory.st_dev, directory.st_ino)
+
+    def _preflight(self) -> None:
+        """Refuse what would lose writes or crash the process, before SQLite opens anything."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise StoreError(f"sqlite store {self.path!r}: directory {directory!r} does not exist")
+        probe = os.path.join(directory, f".{os.path.basename(self.path)}.probe-{os.getpid()}")
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            raise StoreError(
+                f"sqlite store {self.path!r}: cannot create files in {directory!r} "
+                f"({exc.strerror.lower() if exc.strerror else exc}); SQLite needs its -wal and "
+                "-shm files there"
+            ) from None
+        for path in (self.path, self.path + "-wal", self.path + "-shm"):
+            if not os.path.lexists(path):
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError as exc:
+                reason = exc.strerror.lower() if exc.strerror else str(exc)
+            else:
+                regular = os.path.isfile(path)
+                os.close(fd)
+                if regular:
+                    continue
+                reason = "not a regular file"
+            raise StoreError(
+                f"sqlite store {self.path!r}: {path!r} is not writable ({reason}); a -shm SQLite "
+                "cannot write kills the process (SIGBUS): fix its permissions or remove it while "
+                "no server runs"
+            )
+
     def _connect(self) -> sqlite3.Connection:
+        self._preflight()
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -140,13 +196,14 @@ class SQLiteStore(Store):
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
             log.info("store migrated", extra={"schema_version": number})
+        self._identity = self._identify()
         return db
 
     def _writer(self, ready: asyncio.Future[None]) -> None:
         assert self._loop is not None
         try:
             db = self._connect()
-        except (sqlite3.Error, StoreError) as exc:
+        except (sqlite3.Error, OSError, StoreError) as exc:
             error: StoreError = exc if isinstance(exc, StoreError) else _store_error(self.path, exc)
             self._loop.call_soon_threadsafe(settle, ready, None, error)
             return
@@ -166,6 +223,10 @@ class SQLiteStore(Store):
     ) -> None:
         assert self._loop is not None
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        if self._failure is not None:
+            for _, future in batch:
+                self._loop.call_soon_threadsafe(settle, future, None, self._failure)
+            return
         try:
             db.execute("BEGIN IMMEDIATE")
             for operation, future in batch:
@@ -178,14 +239,33 @@ class SQLiteStore(Store):
                 else:
                     results.append((future, result, None))
                 db.execute("RELEASE op")
-            db.execute("COMMIT")
+            if not self._still_there():  # checked before and after: a commit in between is lost
+                db.execute("ROLLBACK")
+            else:
+                db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             failure = _store_error(self.path, exc)
             results = [(future, None, failure) for _, future in batch]
+        if self._failure is not None or not self._still_there():
+            results = [(future, None, self._failure) for _, future in batch]
         for future, result, error in results:
             self._loop.call_soon_threadsafe(settle, future, result, error)
+
+    def _still_there(self) -> bool:
+        """Whether the file committed to is still the one opened; if not, fail from now on."""
+        try:
+            same = self._identify() == self._identity
+        except OSError:
+            same = False
+        if not same:
+            self._failure = StoreError(
+                f"sqlite store {self.path!r} was removed or replaced while open: "
+                "refusing writes that would be lost; restart the server"
+            )
+            log.error("store file gone", extra={"path": self.path})
+        return same
 
     def _submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if self._loop is None or self._thread is None:
@@ -393,5 +473,5 @@ def _nudge(row: tuple[Any, ...]) -> Nudge:
     return nudge
 
 
-def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
+def _store_error(path: str, exc: sqlite3.Error | OSError) -> StoreError:
     return StoreError(f"sqlite store {path!r} failed: {str(exc).lower()}")

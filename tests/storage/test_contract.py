@@ -120,7 +120,9 @@ async def test_sqlite_unwritable_path_is_a_store_error(tmp_path):
     path = str(tmp_path / "missing-dir" / "kefu.db")
     with pytest.raises(StoreError) as caught:
         await SQLiteStore(path).open()
-    assert str(caught.value) == f"sqlite store {path!r} failed: unable to open database file"
+    assert str(caught.value) == (
+        f"sqlite store {path!r}: directory {str(tmp_path / 'missing-dir')!r} does not exist"
+    )
 
 
 def order(
