@@ -1,42 +1,24 @@
 """Structured logging with redaction.
 
 Log lines are JSON objects (``ts``, ``level``, ``logger``, ``event`` and the record's ``extra``
-fields). A filter masks buyer phone numbers, ID-card numbers, street addresses and credentials in
-every message and field before anything is written. Chat text is never passed to INFO logs: callers
+fields). A filter masks buyer phone, ID and bank card numbers, street addresses and credentials
+(:func:`server.core.mask.mask`, the masker of the audit trail too) and the known tokens in the
+message, every field (inside lists and mappings too) and the traceback, before anything is
+written. Chat text is never passed to INFO logs: callers
 log metadata (conversation id, lengths, rule ids), and the filter is the safety net.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Chinese ID-card numbers: 17 digits and a digit or X.
-    (re.compile(r"(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?!\d)"), "[身份证]"),
-    # Mobile numbers, optionally with +86 and separators: 138 1234 5678, 138-1234-5678.
-    (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)"), "[手机号]"),
-    # Landlines: 010-12345678, 0571-1234567.
-    (re.compile(r"(?<!\d)0\d{2,3}-\d{7,8}(?!\d)"), "[电话]"),
-    # Street addresses: a run of Chinese ending in a road/building marker and a number.
-    (
-        re.compile(
-            r"[\u4e00-\u9fff]{2,}(?:省|市|区|县|镇|乡|路|街|道|巷|弄|村)"
-            r"[\u4e00-\u9fff\w-]*?\d+(?:号|栋|幢|单元|室|楼)[\w-]*"
-        ),
-        "[地址]",
-    ),
-    # Credentials written as key=value or "key": "value".
-    (
-        re.compile(r"(?i)((?:token|secret|password|signature)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-        r"\1[redacted]",
-    ),
-)
+from server.core.mask import mask
 
 MIN_SECRET_LENGTH = 6
 
@@ -62,16 +44,34 @@ class Redactor(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "[token]")
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+        return mask(text)
+
+    def redact_value(self, value: Any) -> Any:
+        """A field's value with every string in it redacted; other objects as redacted text."""
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self.redact_value(item) for item in value]
+        if isinstance(value, dict):
+            return {self.redact(str(k)): self.redact_value(v) for k, v in value.items()}
+        return self.redact(str(value))
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
         record.args = None
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, self.redact(value))
+            if key not in _STANDARD_ATTRS:
+                setattr(record, key, self.redact_value(value))
+        if record.exc_info:
+            # A library's traceback quotes what it choked on (aiohttp: the bad header line).
+            record.exc_text = self.redact("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -88,6 +88,10 @@ class JSONFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc"] = record.exc_text  # already formatted (and redacted) by the filter
+        if record.stack_info:
+            line["stack"] = record.stack_info
         return orjson.dumps(line, default=str).decode()
 
 

@@ -20,8 +20,8 @@ from operator import attrgetter
 
 from server.core.checker import CheckContext, RuleSet
 from server.core.kpi import KpiDay
+from server.core.mask import mask
 from server.core.tracker import Tracker
-from server.logs import REDACTOR
 from server.qa.lines import ChatLine, Malformed
 from server.qa.report import MAX_EXAMPLES, AgentStats, Example, Report
 from server.settings import Timers
@@ -113,7 +113,7 @@ def _check(stats: AgentStats, line: ChatLine, rules: RuleSet, context: CheckCont
         examples = stats.examples.setdefault(category, [])
         if len(examples) < MAX_EXAMPLES:
             rule_ids = tuple(dict.fromkeys(v.rule for v in violations if v.category == category))
-            masked = REDACTOR.redact(line.text)
+            masked = mask(line.text)
             examples.append(
                 Example(line.file, line.line, line.conversation, line.ts, masked, rule_ids)
             )

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from server import protocol
 from server.core.checker import CheckContext, Violation
 from server.core.kpi import KpiDay
+from server.core.mask import mask
 from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.suggest import SuggestContext
 from server.core.tracker import Conversation, Effect, Push, SaveConversation, SaveKpi, Tracker
 from server.errors import CheckUnavailable, KefuError, ProtocolError
-from server.logs import REDACTOR
 from server.runtime.library import Library
 
 if TYPE_CHECKING:
@@ -509,12 +509,12 @@ class Service:
             self.clock(),
             session.shop,
             session.agent,
-            conversation,
+            None if conversation is None else mask(conversation),  # ids may hold a phone
             kind,
             tuple(v.rule for v in violations),
             tuple(sorted({v.category for v in violations})),
             severity,
-            REDACTOR.redact(text),
+            mask(text),
         )
         self.store.add_audit(record)
         self.notify("audit", record)

@@ -24,12 +24,12 @@ class AuditRecord:
     ts: float
     shop: str
     agent: str
-    conversation: str | None
+    conversation: str | None  # masked like the text (ids may hold a phone number)
     kind: str  # "check" | "override"
     rules: tuple[str, ...]
     categories: tuple[str, ...]
     severity: str  # the worst severity found: "block" | "warn"
-    text: str  # already masked: no phone numbers, ids or addresses
+    text: str  # masked by server.core.mask: no phone, ID or card numbers, addresses
 
 
 class Store(abc.ABC):
