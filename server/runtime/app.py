@@ -133,7 +133,12 @@ def banner(config: Config, ws_port: int, http_port: int, tokens: dict[str, Token
         f"  demo       http://{host}:{http_port}/demo",
         f"  dashboard  http://{host}:{http_port}/dashboard",
     ]
-    lines += [f"  token      {t.token}  (agent {t.agent}, shop {t.shop})" for t in tokens.values()]
+    if config.tokens:  # configured credentials are never printed: stdout ends up in logs
+        lines.append(f"  tokens     {len(tokens)} configured (KEFU_TOKENS, not shown)")
+    else:
+        lines += [
+            f"  token      {t.token}  (agent {t.agent}, shop {t.shop})" for t in tokens.values()
+        ]
     return "\n".join(lines)
 
 

@@ -56,7 +56,7 @@ class KefuProcess:
 
     def _read_banner(self, lines: queue.Queue[str | None]) -> None:
         fields: dict[str, str] = {}
-        while "token" not in fields:
+        while "token" not in fields and "tokens" not in fields:
             try:
                 line = lines.get(timeout=READY_WITHIN_S)
             except queue.Empty:
@@ -65,10 +65,12 @@ class KefuProcess:
                 log = (self.workdir / "server.log").read_text(encoding="utf-8")
                 raise RuntimeError(f"server exited before it was ready:\n{log[-3000:]}")
             parts = line.split()
-            if len(parts) >= 2 and parts[0] in {"websocket", "http", "demo", "token"}:
+            if len(parts) >= 2 and parts[0] in {"websocket", "http", "demo", "token", "tokens"}:
                 fields[parts[0]] = parts[1]
         self.ws_url, self.http_url = fields["websocket"], fields["http"]
-        self.demo_url, self.token = fields["demo"], fields["token"]
+        # The banner shows only a generated demo token; a configured one comes from KEFU_TOKENS.
+        configured = self.env.get("KEFU_TOKENS", "").split(":")[0]
+        self.demo_url, self.token = fields["demo"], fields.get("token", configured)
         self.ws_port = int(self.ws_url.rsplit(":", 1)[1])
 
     def kill(self) -> None:
