@@ -121,3 +121,15 @@ class BadSignature(KefuError):
     """Raised when an HTTP order event's HMAC signature is missing or wrong."""
 
     code = "bad_signature"
+
+
+class StaleOrder(BadSignature):
+    """Raised when a signed order's timestamp is outside ``KEFU_ORDER_MAX_AGE_S`` of the clock."""
+
+    code = "stale_order"
+
+
+class ReplayedOrder(BadSignature):
+    """Raised when a signed order's nonce was already accepted: the request is a replay."""
+
+    code = "replayed_order"

@@ -238,6 +238,13 @@ SETTINGS: tuple[Setting, ...] = (
         _secrets,
         secret=True,
     ),
+    Setting(
+        "KEFU_ORDER_MAX_AGE_S",
+        "300",
+        "Seconds a signed order's X-Kefu-Timestamp may be from the server's clock (either way);"
+        " each X-Kefu-Nonce is accepted once within it.",
+        _positive,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -268,6 +275,7 @@ class Config:
     target_rate: float
     timezone: str
     order_secrets: dict[str, str]
+    order_max_age_s: float
     timers: Mapping[str, Timers] = field(default_factory=lambda: dict(DEFAULT_TIMERS))
     nudges: Mapping[str, Any] = field(default_factory=dict)
 

@@ -28,6 +28,7 @@ from server.runtime.cluster import Cluster
 from server.runtime.library import LibraryWatcher
 from server.runtime.metrics import Metrics
 from server.runtime.service import Service
+from server.runtime.signing import Nonces
 from server.runtime.ws import WebsocketServer
 from server.settings import Config, Token
 from server.storage import Store, open_store
@@ -118,6 +119,7 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[http.TOKENS] = tokens
+    app[http.NONCES] = Nonces(config.order_max_age_s)
     app.cleanup_ctx.extend([_store_ctx, _service_ctx, _websocket_ctx])
     http.add_routes(app)
     dashboard.add_routes(app)

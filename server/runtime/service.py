@@ -389,6 +389,12 @@ class Service:
 
     async def apply_order(self, event: OrderEvent) -> bool:
         async with self.order_lock:
+            if (event.shop, event.order) not in self.nudges.orders:
+                # Past its close window an order is not in memory: compare with the stored one,
+                # so a late or replayed ``created`` never turns a paid order back into unpaid.
+                stored = await self.store.load_order(event.shop, event.order)
+                if stored is not None:
+                    self.nudges.restore([stored], [])
             change = self.nudges.prepare(event, self.clock())
             if change is None:
                 return False

@@ -108,6 +108,11 @@ class Store(abc.ABC):
         """Every order that has not auto-closed by ``open_at`` (so repeats stay idempotent)."""
 
     @abc.abstractmethod
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        """One order, closed or not, or None if it was never stored: an event for an order past
+        its close window is compared with it, so an old ``created`` never reopens it."""
+
+    @abc.abstractmethod
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         """Every nudge that is not done (of ``shop`` if given)."""
 

@@ -89,6 +89,9 @@ class MemoryStore(Store):
             if order.closes_at > open_at and shop in (None, order.shop)
         ]
 
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        return self.orders.get((shop, order))
+
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         return [
             dataclasses.replace(n)

@@ -301,6 +301,11 @@ class RedisStore(Store):
         orders = [_order(raw) for raw in records]
         return [o for o in orders if shop in (None, o.shop)]
 
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        async with self._reading() as redis:
+            records = await _records(redis, ORDERS, [_id(shop, order)])
+        return _order(records[0]) if records else None
+
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         async with self._reading() as redis:
             records = await _records(redis, NUDGES, await redis.smembers(OPEN_NUDGES))

@@ -436,6 +436,12 @@ class SQLiteStore(Store):
         )
         return [_order(row) for row in rows]
 
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        rows = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE shop = ? AND order_id = ?", (shop, order)
+        )
+        return _order(rows[0]) if rows else None
+
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         rows = await self._read(
             f"SELECT {_NUDGE_COLUMNS} FROM nudges "

@@ -8,12 +8,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 
 import aiohttp
 import orjson
 
 from tests.helpers import assert_error, client, make_config, running_server
-from tests.runtime.test_nudges import post_order, sign
+from tests.runtime.test_nudges import post_order, signed
 
 ORDER = {"type": "order", "buyer": "tom", "status": "created", "amount": "9.90"}
 
@@ -42,7 +43,7 @@ async def test_removing_the_data_directory_refuses_the_next_order_and_fails_heal
             "store file gone"
         )
         body = orjson.dumps({**ORDER, "order": "1003"})
-        assert await post_order(server, body, sign(body)) == (
+        assert await post_order(server, body, signed(body, time.time())) == (
             503, {"type": "error", "code": "store_unavailable", "error": error},
         )  # fmt: skip
         async with (

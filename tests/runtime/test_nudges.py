@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import UTC, datetime
 
 import aiohttp
@@ -94,12 +95,20 @@ async def test_outcomes_count_nudged_then_paid_orders():
         assert outcome == {"shop": "shop-a", "date": "2026-11-16", "nudged": 2, "paid": 1}
 
 
-def sign(body: bytes, secret: str = "s3cret") -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signed(
+    body: bytes, ts: float, secret: str = "s3cret", nonce: str | None = None
+) -> dict[str, str]:
+    """The headers docs/protocol.md asks of an order system (written out here, not imported)."""
+    timestamp, nonce = f"{ts:.0f}", nonce or secrets.token_hex(8)
+    digest = hmac.new(secret.encode(), f"{timestamp}.{nonce}.".encode() + body, hashlib.sha256)
+    return {
+        "X-Kefu-Timestamp": timestamp,
+        "X-Kefu-Nonce": nonce,
+        "X-Kefu-Signature": "sha256=" + digest.hexdigest(),
+    }
 
 
-async def post_order(server, body: bytes, signature: str | None, shop: str = "shop-a"):
-    headers = {"X-Kefu-Signature": signature} if signature else {}
+async def post_order(server, body: bytes, headers: dict[str, str], shop: str = "shop-a"):
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"{server.http_url}/api/orders?shop={shop}", data=body, headers=headers) as r,
@@ -111,23 +120,79 @@ async def test_http_orders_need_the_shops_signature_and_are_idempotent():
     clock = FakeClock(NOON)
     async with nudge_server(clock) as server:
         body = orjson.dumps({"order": "9001", "buyer": "ann", "status": "created", "id": "e1"})
-        status, answer = await post_order(server, body, None)
+        status, answer = await post_order(server, body, {})
+        assert status == 401
+        assert_error(answer, "bad_signature",
+                     "missing or malformed X-Kefu-Timestamp header (epoch seconds)")  # fmt: skip
+        headers = signed(body, NOON)
+        status, answer = await post_order(server, body, {**headers, "X-Kefu-Nonce": "short"})
+        assert_error(answer, "bad_signature", "missing or malformed X-Kefu-Nonce header "
+                     "(8-64 letters, digits, '-' or '_')")  # fmt: skip
+        status, answer = await post_order(server, body, signed(body, NOON, "wrong"))
         assert status == 401
         assert_error(answer, "bad_signature", "missing or wrong X-Kefu-Signature header")
-        status, answer = await post_order(server, body, sign(body, "wrong"))
-        assert status == 401
-        status, answer = await post_order(server, body, sign(body), shop="shop-b")
+        status, answer = await post_order(server, body, signed(body, NOON), shop="shop-b")
         assert (status, answer["error"]) == (401, "no order secret configured for shop 'shop-b'")
         assert server.service.nudges.orders == {}
-        assert await post_order(server, body, sign(body)) == (
+        assert await post_order(server, body, signed(body, NOON)) == (
             200, {"type": "ack", "ref": "e1", "changed": True},
         )  # fmt: skip
-        assert await post_order(server, body, sign(body)) == (
+        assert await post_order(server, body, signed(body, NOON + 1)) == (
             200, {"type": "ack", "ref": "e1", "changed": False},
         )  # fmt: skip
         bad = orjson.dumps({"order": "9002", "buyer": "ann", "status": "payed"})
-        status, answer = await post_order(server, bad, sign(bad))
+        status, answer = await post_order(server, bad, signed(bad, NOON))
         assert status == 400
         assert_error(answer, "bad_field",
                      "field 'status' of 'order' must be one of created, paid, closed, shipped, "
                      "got 'payed'")  # fmt: skip
+
+
+async def test_a_replayed_or_stale_signed_order_is_refused():
+    clock = FakeClock(NOON)
+    async with nudge_server(clock) as server:
+        body = orjson.dumps({"order": "9001", "buyer": "ann", "status": "created"})
+        headers = signed(body, NOON - 100, nonce="nonce-0001")
+        assert (await post_order(server, body, headers))[0] == 200
+        status, answer = await post_order(server, body, headers)  # captured and sent again
+        assert status == 409
+        assert_error(answer, "replayed_order", "X-Kefu-Nonce 'nonce-0001' was already used")
+        status, answer = await post_order(server, body, signed(body, NOON - 301))
+        assert status == 401
+        assert_error(answer, "stale_order", "X-Kefu-Timestamp 1794801299 is 301 s from the "
+                     "server's clock; at most 300 s is accepted")  # fmt: skip
+        status, answer = await post_order(server, body, signed(body, NOON + 301))
+        assert answer["code"] == "stale_order"  # a clock far ahead is refused too
+        # The same nonce with another timestamp is another signature, and still a replay.
+        status, answer = await post_order(server, body, signed(body, NOON, nonce="nonce-0001"))
+        assert (status, answer["code"]) == (409, "replayed_order")
+        # Once its timestamp is out of the window, a nonce is forgotten: the timestamp refuses.
+        clock.jump(400)
+        status, answer = await post_order(server, body, headers)
+        assert (status, answer["code"]) == (401, "stale_order")
+
+
+async def test_a_non_ascii_signature_header_is_a_typed_401():
+    clock = FakeClock(NOON)
+    async with nudge_server(clock) as server:
+        body = orjson.dumps({"order": "9001", "buyer": "ann", "status": "created"})
+        headers = {**signed(body, NOON), "X-Kefu-Signature": "sha256=签名"}
+        status, answer = await post_order(server, body, headers)
+        assert status == 401
+        assert_error(answer, "bad_signature", "missing or wrong X-Kefu-Signature header")
+
+
+async def test_an_old_created_never_reopens_a_paid_order_past_its_close_window(tmp_path):
+    clock = FakeClock(NOON)
+    config = make_config(db=str(tmp_path / "kefu.db"), nudges=NUDGES)
+    async with running_server(config, clock) as server, client(server.ws_url) as alice:
+        await alice.request({**ORDER, "id": "o1", "status": "created"})
+        await alice.request({**ORDER, "id": "o2", "status": "paid"})
+    clock.jump(NUDGES["close_after_s"] + 3600)  # past the close window, and a restart
+    async with running_server(config, clock) as server, client(server.ws_url) as alice:
+        assert server.service.nudges.orders == {}  # not loaded: closed by now
+        answer = await alice.request({**ORDER, "id": "o3", "status": "created"})
+        assert answer["type"] == "ack"
+        (order,) = server.service.nudges.orders.values()
+        assert (order.status, order.created_at) == ("paid", NOON)
+        assert server.service.nudges.nudges == {}  # nothing planned: no one chases a paid buyer

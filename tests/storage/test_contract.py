@@ -143,6 +143,8 @@ async def test_orders_and_nudges_commit_together_and_reload(store, make_store):
     await store.save_nudges([], order("o3", closes_at=100.0))
     store = await reopen(store, make_store)
     assert sorted(o.order for o in await store.load_orders(500.0)) == ["o1", "o2"]
+    assert await store.load_order("s1", "o3") == order("o3", closes_at=100.0)  # closed: kept
+    assert await store.load_order("s1", "o4") is None
     assert sorted(await store.load_open_nudges(), key=lambda n: n.id) == [pending, delivered]
     orders, fired = await store.load_nudge_history("s1", 926.0)
     assert ([o.order for o in orders], fired) == (["o2"], [FiredNudge("s1", "o2", 931.0)])
