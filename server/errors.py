@@ -46,6 +46,12 @@ class BadField(ProtocolError):
     code = "bad_field"
 
 
+class RequestTimeout(ProtocolError):
+    """Raised when an HTTP request's body does not arrive within ``KEFU_HTTP_TIMEOUT_S``."""
+
+    code = "request_timeout"
+
+
 # --- session --------------------------------------------------------------------------------
 
 

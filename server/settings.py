@@ -219,6 +219,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("KEFU_PING_INTERVAL_S", "20", "Seconds between keep-alive pings.", _positive),
     Setting(
+        "KEFU_WS_MAX_CONNECTIONS",
+        "20000",
+        "Websocket connections held at once; past it a handshake gets HTTP 503. Lowered at"
+        " start-up to the descriptors the HTTP side leaves (see docs/deploy.md, limits).",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_HTTP_MAX_CONNECTIONS",
+        "256",
+        "HTTP connections held at once; past it the oldest idle one is closed. Lowered at"
+        " start-up to a quarter of the descriptors the process may open.",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_HTTP_TIMEOUT_S",
+        "10",
+        "Seconds an HTTP connection may take to send a complete request (headers, then a"
+        " POST's body) and may stay idle between requests before it is closed.",
+        _positive,
+    ),
+    Setting(
         "KEFU_FAIL_CLOSED", "false", "Block sending when the wording check is unavailable.", _bool
     ),
     Setting(
@@ -270,6 +291,9 @@ class Config:
     burst: int
     send_queue_bytes: int
     ping_interval_s: float
+    ws_max_connections: int
+    http_max_connections: int
+    http_timeout_s: float
     fail_closed: bool
     check_budget_ms: float
     target_rate: float

@@ -14,7 +14,8 @@ from aiohttp import web
 from websockets.asyncio.client import ClientConnection, connect
 
 from server.runtime import http
-from server.runtime.app import WS_PORT, create_app
+from server.runtime.app import CAPS, WS_PORT, create_app
+from server.runtime.listener import HttpListener
 from server.runtime.service import Service
 from server.settings import Config, Token, load_config
 
@@ -62,17 +63,14 @@ async def running_server(
     config = config or make_config()
     tokens = {t.token: t for t in config.tokens}
     app = create_app(config, tokens, clock)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, 0)
-    await site.start()
-    http_port = runner.addresses[0][1]
+    http_side = HttpListener(app, app[CAPS][1], config.http_timeout_s)
     try:
+        http_port = await http_side.start(config.host, 0)
         yield RunningServer(
             app, f"ws://{config.host}:{app[WS_PORT]}", f"http://{config.host}:{http_port}"
         )
     finally:
-        await runner.cleanup()
+        await http_side.stop()
 
 
 class Client:

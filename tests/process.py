@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,9 @@ class ServerProcess:
         return code
 
 
-def start_server(tmp: Path, **env: str) -> ServerProcess:
+def start_server(
+    tmp: Path, preexec_fn: Callable[[], None] | None = None, **env: str
+) -> ServerProcess:
     environ = {
         **os.environ,
         "KEFU_WS_PORT": "0",
@@ -42,6 +45,7 @@ def start_server(tmp: Path, **env: str) -> ServerProcess:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            preexec_fn=preexec_fn,
         )
     assert proc.stdout is not None
     urls: dict[str, str] = {}

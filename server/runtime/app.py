@@ -23,7 +23,7 @@ from aiohttp import web
 
 from server import logs
 from server.errors import SettingsError
-from server.runtime import dashboard, http
+from server.runtime import dashboard, http, listener
 from server.runtime.cluster import Cluster
 from server.runtime.library import LibraryWatcher
 from server.runtime.metrics import Metrics
@@ -42,6 +42,7 @@ WS_PORT = web.AppKey("ws_port", int)
 Clock = Callable[[], float]
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 WATCHER = web.AppKey("watcher", LibraryWatcher)
+CAPS = web.AppKey("caps", tuple)  # (websocket, http) connection caps
 
 
 def resolve_tokens(config: Config) -> dict[str, Token]:
@@ -105,7 +106,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:
-    ws = WebsocketServer(app[CONFIG], app[http.SERVICE], app[http.TOKENS])
+    ws = WebsocketServer(app[CONFIG], app[http.SERVICE], app[http.TOKENS], app[CAPS][0])
     app[WS_PORT] = await ws.start()
     app[WS] = ws
     yield
@@ -115,8 +116,12 @@ async def _websocket_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     config: Config, tokens: dict[str, Token], clock: Callable[[], float] = time.time
 ) -> web.Application:
-    app = web.Application(middlewares=[http.errors_as_frames], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[listener.mark_busy, http.errors_as_frames], client_max_size=256 * 1024
+    )
     app[CONFIG] = config
+    app[listener.BUSY] = set()
+    app[CAPS] = listener.connection_caps(config)
     app[CLOCK] = clock
     app[http.TOKENS] = tokens
     app[http.NONCES] = Nonces(config.order_max_age_s)
@@ -150,13 +155,15 @@ async def serve(config: Config, out: TextIO = sys.stdout) -> None:
     # A fatal signal (SIGBUS from a storage mapping, SIGSEGV) still leaves a line on stderr.
     faulthandler.enable()
     logs.configure(config.log_level, secrets=list(tokens) + list(config.order_secrets.values()))
+    listener.raise_descriptor_limit()
     app = create_app(config, tokens)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    ws_cap, http_cap = app[CAPS]
+    http_side = listener.HttpListener(app, http_cap, config.http_timeout_s)
     try:
-        site = web.TCPSite(runner, config.host, config.http_port)
-        await site.start()
-        http_port = runner.addresses[0][1]
+        http_port = await http_side.start(config.host, config.http_port)
+        log.info(
+            "listening", extra={"ws_max_connections": ws_cap, "http_max_connections": http_cap}
+        )
         print(banner(config, app[WS_PORT], http_port, tokens), file=out, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -165,5 +172,5 @@ async def serve(config: Config, out: TextIO = sys.stdout) -> None:
         await stop.wait()
         log.info("stopping")
     finally:
-        await runner.cleanup()
+        await http_side.stop()
     log.info("stopped")

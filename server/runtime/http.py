@@ -7,6 +7,7 @@ the shop always comes from the token.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,14 @@ import orjson
 from aiohttp import web
 
 from server import __version__, protocol
-from server.errors import BadField, BadSignature, Forbidden, KefuError, NotAuthenticated
+from server.errors import (
+    BadField,
+    BadSignature,
+    Forbidden,
+    KefuError,
+    NotAuthenticated,
+    RequestTimeout,
+)
 from server.runtime import signing
 from server.runtime.service import Service, check_result
 from server.settings import PLATFORMS, Token
@@ -32,6 +40,7 @@ STATUS_BY_CODE = {
     "bad_frame": 400,
     "missing_field": 400,
     "bad_field": 400,
+    "request_timeout": 408,
     "unknown_type": 400,
     "not_authenticated": 401,
     "bad_signature": 401,
@@ -59,6 +68,17 @@ async def errors_as_frames(
     except KefuError as exc:
         request.app[SERVICE].metrics.errors.labels(exc.code).inc()
         return json_response(protocol.error(exc), STATUS_BY_CODE.get(exc.code, 500))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request's body, if it arrives within ``KEFU_HTTP_TIMEOUT_S`` (a slow sender would
+    hold a connection and a handler for as long as it likes)."""
+    timeout = request.app[SERVICE].config.http_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"request body not received within {timeout:g} s") from None
 
 
 def authenticate(request: web.Request) -> Token:
@@ -120,7 +140,7 @@ async def post_check(request: web.Request) -> web.Response:
 
     Body: ``{"text", "platform"?, "free_shipping"?}``; the answer is a ``check_result``."""
     authenticate(request)
-    body = await request.read()
+    body = await read_body(request)
     message = protocol.decode(_with_type(body, "check"))
     platform = message.get("platform", "taobao")
     if platform not in PLATFORMS:
@@ -140,7 +160,7 @@ async def post_order(request: web.Request) -> web.Response:
     """
     service = request.app[SERVICE]
     shop = request.query.get("shop", "")
-    body = await request.read()
+    body = await read_body(request)
     secret = service.config.order_secrets.get(shop)
     if secret is None:
         raise BadSignature(f"no order secret configured for shop {protocol.quote(shop)}")

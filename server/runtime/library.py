@@ -2,7 +2,11 @@
 from them, loaded as one unit and reloaded when a file under ``phrases/`` changes.
 
 A reload is all or nothing: if any file is invalid, the last good library stays in force and the
-error (file, line, reason) is logged and shown on ``/healthz``. Loading runs in a worker thread so
+error (file, line, reason) is logged and shown on ``/healthz``. Removing a rule pack is such an
+error too: the pack's rules stay in force (a deleted ``offsite.yaml`` would otherwise let 加我微信
+pass without a word); removing one takes a restart. A poll that fails for another reason (``EMFILE``
+when the process is out of descriptors) is logged and shown the same way, and the watcher keeps
+polling: the next poll that can read the files reloads them. Loading runs in a worker thread so
 building the suggester's index never stalls the event loop.
 """
 
@@ -17,7 +21,7 @@ from pathlib import Path
 from server.core.checker import RuleSet, load_rules
 from server.core.phrases import PhraseLibrary, load_library
 from server.core.suggest import Suggester
-from server.errors import LibraryError, PhraseLibraryError
+from server.errors import LibraryError, PhraseLibraryError, RulePackError
 
 log = logging.getLogger("kefu.library")
 
@@ -56,6 +60,10 @@ def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
     return snapshot
 
 
+def _packs(snapshot: dict[str, tuple[int, int]], directory: Path) -> set[str]:
+    return {path for path in snapshot if Path(path).parent == directory / "banned"}
+
+
 class LibraryWatcher:
     """Polls the library's files and swaps in a new :class:`Library` when they change."""
 
@@ -70,11 +78,13 @@ class LibraryWatcher:
         self.on_error = on_error  # the failed reload, or None once the files are valid again
         self.current: Library | None = None
         self._seen: dict[str, tuple[int, int]] = {}
+        self._packs: set[str] = set()  # the rule pack files of the library in force
 
     async def load_first(self) -> Library:
         """The library at start-up: an invalid one stops the server with a clear error."""
         self._seen = _snapshot(self.directory)
         self.current = await asyncio.to_thread(load, self.directory)
+        self._packs = _packs(self._seen, self.directory)
         return self.current
 
     async def poll_once(self) -> None:
@@ -83,6 +93,12 @@ class LibraryWatcher:
             return
         self._seen = seen
         try:
+            removed = sorted(self._packs - _packs(seen, self.directory))
+            if removed:
+                raise RulePackError(
+                    Path(removed[0]).name, 0, "rule pack removed; its rules stay in force until "
+                    "it is restored or the server restarts",
+                )  # fmt: skip
             library = await asyncio.to_thread(load, self.directory)
         except LibraryError as exc:
             self.on_error(exc)
@@ -92,12 +108,23 @@ class LibraryWatcher:
             )
             return
         self.on_error(None)
+        self._packs = _packs(seen, self.directory)
         if self.current is None or library.version != self.current.version:
             self.current = library
             log.info("library reloaded", extra={"version": library.version})
             self.on_change(library)
 
+    async def poll(self) -> None:
+        """One poll that never ends the watcher: an error is reported and the next poll retries."""
+        try:
+            await self.poll_once()
+        except OSError as exc:
+            self._seen = {}  # whatever changed meanwhile is reloaded once the files can be read
+            reason = f"cannot read the library: {(exc.strerror or str(exc)).lower()}"
+            self.on_error(PhraseLibraryError(str(self.directory), 0, reason))
+            log.error("library poll failed; retrying", extra={"reason": reason})
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(POLL_S)
-            await self.poll_once()
+            await self.poll()

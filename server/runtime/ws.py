@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from server import protocol
@@ -49,11 +51,21 @@ class RateLimit:
 
 
 class WebsocketServer:
-    def __init__(self, config: Config, service: Service, tokens: dict[str, Token]) -> None:
+    def __init__(
+        self, config: Config, service: Service, tokens: dict[str, Token], max_connections: int
+    ) -> None:
         self.config = config
         self.service = service
         self.tokens = tokens
         self.server: Server | None = None
+        self.max_connections = max_connections
+        self.held = 0  # connections past their handshake, authenticated or not
+
+    def _admit(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Refuse a handshake past the cap (HTTP 503): a descriptor is kept for everyone else."""
+        if self.held < self.max_connections:
+            return None
+        return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
 
     async def start(self) -> int:
         self.server = await serve(
@@ -68,6 +80,9 @@ class WebsocketServer:
             ping_interval=self.config.ping_interval_s,
             ping_timeout=self.config.ping_interval_s,
             close_timeout=2,
+            # A handshake left half-open gets no longer than a silent client gets for hello.
+            open_timeout=self.config.hello_timeout_s,
+            process_request=self._admit,
             # Pushes are queued in our own bounded outbox; the transport may buffer up to the
             # same limit before send() would wait.
             write_limit=self.config.send_queue_bytes,
@@ -84,6 +99,13 @@ class WebsocketServer:
             await self.server.wait_closed()
 
     async def handle(self, conn: ServerConnection) -> None:
+        self.held += 1
+        try:
+            await self._handle(conn)
+        finally:
+            self.held -= 1
+
+    async def _handle(self, conn: ServerConnection) -> None:
         authenticated = await self._authenticate(conn)
         if authenticated is None:
             return
