@@ -62,7 +62,11 @@ async def mark_busy(
 class HttpListener:
     def __init__(self, app: web.Application, cap: int, timeout_s: float) -> None:
         self.runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, keepalive_timeout=timeout_s
+            app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=timeout_s,
+            lingering_time=timeout_s,  # how long the unread rest of a refused body is drained
         )
         self.app = app
         self.cap = cap
