@@ -225,7 +225,7 @@ def kefu_server(
     )
     spawned = Spawned(proc, "", None, workdir)
     try:
-        urls = _read_banner(proc, agents, Path(workdir.name) / "server.log")
+        urls = _read_banner(proc, Path(workdir.name) / "server.log")
         spawned.ws_url, spawned.http_url = urls["websocket"], urls["http"]
         yield spawned
     finally:
@@ -233,19 +233,16 @@ def kefu_server(
         spawned.stop()
 
 
-def _read_banner(proc: subprocess.Popen[str], tokens: int, log: Path) -> dict[str, str]:
-    """The URLs from the banner; every token line is read too, so the pipe never fills."""
+def _read_banner(proc: subprocess.Popen[str], log: Path) -> dict[str, str]:
+    """The URLs from the banner, which ends with the count of the configured tokens."""
     assert proc.stdout is not None
     urls: dict[str, str] = {}
-    seen = 0
     for line in proc.stdout:
         words = line.split()
         if len(words) >= 2 and words[0] in ("websocket", "http"):
             urls[words[0]] = words[1]
-        elif words[:1] == ["token"]:
-            seen += 1
-            if seen == tokens:
-                return urls
+        elif words[:1] == ["tokens"]:
+            return urls
     raise RuntimeError(f"server exited before its banner:\n{log.read_text()[-2000:]}")
 
 

@@ -32,6 +32,7 @@ class Field:
     required: bool = False
     choices: tuple[str, ...] = ()
     max_len: int = 0  # for strings; 0 = no limit beyond the frame size
+    number_ok: bool = False  # a string field that also takes a JSON number (kept as its text)
 
 
 def _id(required: bool = False) -> Field:
@@ -72,7 +73,7 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
         Field("buyer", str, True, max_len=256),
         Field("status", str, True, choices=("created", "paid", "closed", "shipped")),
         Field("conversation", str, max_len=256),
-        Field("amount", str, max_len=32),
+        Field("amount", str, max_len=32, number_ok=True),
         Field("ts", float),
     ),
     "focus": (_id(), _CONVERSATION),
@@ -116,18 +117,43 @@ def quote(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
     if isinstance(value, (dict, list)):
-        value = orjson.dumps(value).decode()
+        value = _json_text(value)
     if isinstance(value, str) and len(value) > QUOTE_LIMIT:
         return repr(value[:QUOTE_LIMIT] + "…")
     return repr(value)
 
 
+def _json_text(value: dict[str, Any] | list[Any]) -> str:
+    """A container as JSON; past the depth orjson writes (254 levels: it parses deeper), the
+    opening of its first branch, which is as much as an error message quotes anyway."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        opening = ""
+        while len(opening) <= QUOTE_LIMIT and isinstance(value, (dict, list)) and value:
+            if isinstance(value, list):
+                opening, value = opening + "[", value[0]
+            else:
+                key = next(iter(value))
+                opening, value = opening + "{" + orjson.dumps(key).decode() + ":", value[key]
+        return opening
+
+
 def decode(frame: str | bytes) -> dict[str, Any]:
     """Parse and validate one client frame; raise a :class:`ProtocolError` subclass if it is bad."""
+    return validate(parse(frame))
+
+
+def parse(frame: str | bytes) -> Any:
+    """The JSON document of a frame, or :class:`BadJSON`."""
     try:
-        message = orjson.loads(frame)
+        return orjson.loads(frame)
     except orjson.JSONDecodeError:
         raise BadJSON(f"frame is not valid json: {quote(frame)}") from None
+
+
+def validate(message: Any) -> dict[str, Any]:
+    """A parsed frame checked against :data:`CLIENT_MESSAGES` (see :func:`decode`)."""
     if not isinstance(message, dict):
         raise ProtocolError(f"frame is not a json object: {quote(message)}")
     if "type" not in message:
@@ -142,8 +168,20 @@ def decode(frame: str | bytes) -> dict[str, Any]:
             if spec.required:
                 raise MissingField(f"missing field {spec.name!r} in {kind!r}")
             continue
+        if spec.number_ok and type(value) in (int, float):
+            message[spec.name] = value = _number_text(kind, spec, value)
         _check_field(kind, spec, value)
     return message
+
+
+def _number_text(kind: str, spec: Field, value: float) -> str:
+    """A money amount sent as a JSON number, as the text an order card shows: ``199.0`` and
+    ``199`` are ``"199.00"``."""
+    if not 0 <= value < 1e12:
+        raise BadField(
+            f"field {spec.name!r} of {kind!r} must be a number from 0 to 1e12, got {quote(value)}"
+        )
+    return f"{value:.2f}"
 
 
 def _check_field(kind: str, spec: Field, value: Any) -> None:

@@ -42,6 +42,11 @@ PENDING, DELIVERED, DONE = "pending", "delivered", "done"
 RECHECK_S = 3600.0
 
 
+# A snooze past a day outlives any reminder worth sending (and a huge one overflowed the quiet-hours
+# arithmetic, leaving the nudge half-snoozed and impossible to dismiss).
+MAX_SNOOZE_S = 86400.0
+
+
 @dataclass(slots=True)
 class Nudge:
     id: str
@@ -249,9 +254,10 @@ class NudgeBook:
         if nudge is None or nudge.state != DELIVERED:
             raise NotFound(f"no nudge waiting for an answer: {nudge_key!r}")
         if action == "snoozed":
-            if snooze_s is None or snooze_s <= 0:
+            if snooze_s is None or not 0 < snooze_s <= MAX_SNOOZE_S:
                 raise BadField(
-                    f"field 'snooze_s' of 'nudge_ack' must be positive, got {snooze_s!r}"
+                    f"field 'snooze_s' of 'nudge_ack' must be more than 0 and at most "
+                    f"{MAX_SNOOZE_S:g} seconds, got {snooze_s!r}"
                 )
             nudge.state = PENDING
             nudge.agent = agent

@@ -23,6 +23,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -34,7 +35,15 @@ from server.core.nudges import OrderStatus
 from server.core.tracker import FOLLOW_UP, Push, SaveKpi
 from server.errors import BadField, Forbidden, NotAuthenticated
 from server.qa.labels import CATEGORY_LABELS
-from server.runtime.http import SERVICE, STATIC, TOKENS, authenticate, json_response, shop_of
+from server.runtime.http import (
+    SERVICE,
+    STATIC,
+    TOKENS,
+    authenticate,
+    json_response,
+    query_date,
+    shop_of,
+)
 from server.runtime.service import Service
 from server.settings import Token
 from server.storage import AuditRecord
@@ -69,9 +78,23 @@ async def page(request: web.Request) -> web.FileResponse:
 # --- the live feed ---------------------------------------------------------------------------
 
 
+def check_origin(request: web.Request) -> None:
+    """A browser may open the feed only from the dashboard's own origin (or a ``KEFU_ORIGINS``
+    one): another site's page must not read the shop live with a supervisor's token it got
+    hold of. A client sending no Origin is not a browser, and still needs the token."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin in request.app[SERVICE].config.origins:
+        return
+    parts = urlsplit(origin)
+    if parts.scheme in ("http", "https") and parts.netloc == request.host:
+        return
+    raise Forbidden(f"origin {protocol.quote(origin)} may not open {protocol.quote(request.path)}")
+
+
 async def live(request: web.Request) -> web.WebSocketResponse:
     token = supervisor(request, query_token=True)
     shop = shop_of(request, token)
+    check_origin(request)
     service = request.app[SERVICE]
     ws = web.WebSocketResponse(heartbeat=service.config.ping_interval_s)
     await ws.prepare(request)
@@ -316,24 +339,14 @@ CSV_COLUMNS = ("time", "agent", "conversation", "kind", "severity", "categories"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _date_query(request: web.Request, name: str, default: str) -> date:
-    raw = request.query.get(name, default)
-    try:
-        if len(raw) == 10:
-            return date.fromisoformat(raw)
-    except ValueError:
-        pass
-    raise BadField(f"query {name!r} must be YYYY-MM-DD, got {protocol.quote(raw)}")
-
-
 async def audit_export(request: web.Request) -> web.Response:
     """``GET /api/audit?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv``: the shop's flagged final
     checks and overrides from ``from`` through ``to`` (local dates; default today), masked."""
     shop = shop_of(request, supervisor(request))
     service = request.app[SERVICE]
     today = service.tracker.days.date_of(service.clock())
-    first = _date_query(request, "from", today)
-    last = _date_query(request, "to", first.isoformat())
+    first = query_date(request, "from", today)
+    last = query_date(request, "to", first.isoformat())
     if last < first:
         raise BadField(f"query 'to' is before 'from': {last.isoformat()!r} < {first.isoformat()!r}")
     kind = request.query.get("format", "json")

@@ -8,7 +8,7 @@ the shop always comes from the token.
 from __future__ import annotations
 
 import asyncio
-import re
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,8 @@ STATUS_BY_CODE = {
     "store_unavailable": 503,
 }
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Dates a query may name: past these the shop's local midnight overflows (9999-12-31 + 1 day).
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -79,6 +80,23 @@ async def read_body(request: web.Request) -> bytes:
             return await request.read()
     except TimeoutError:
         raise RequestTimeout(f"request body not received within {timeout:g} s") from None
+
+
+def query_date(request: web.Request, name: str, default: str) -> dt.date:
+    """The date in query parameter ``name`` (``YYYY-MM-DD``), or ``default``; else ``bad_field``."""
+    raw = request.query.get(name) or default
+    try:
+        day = dt.date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise BadField(f"query {name!r} must be YYYY-MM-DD, got {protocol.quote(raw)}")
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise BadField(
+            f"query {name!r} must be from {FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()}, "
+            f"got {protocol.quote(raw)}"
+        )
+    return day
 
 
 def authenticate(request: web.Request) -> Token:
@@ -129,10 +147,8 @@ async def kpi(request: web.Request) -> web.Response:
     agent = request.query.get("agent", token.agent)
     if agent != token.agent and not token.supervisor:
         raise Forbidden(f"only a supervisor may read another agent's kpi: {protocol.quote(agent)}")
-    date = request.query.get("date") or service.tracker.days.date_of(service.clock())
-    if not _DATE.fullmatch(date):
-        raise BadField(f"query 'date' must be YYYY-MM-DD, got {protocol.quote(date)}")
-    return json_response(await service.kpi_report(shop, agent, date))
+    date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
+    return json_response(await service.kpi_report(shop, agent, date.isoformat()))
 
 
 async def post_check(request: web.Request) -> web.Response:
@@ -141,7 +157,7 @@ async def post_check(request: web.Request) -> web.Response:
     Body: ``{"text", "platform"?, "free_shipping"?}``; the answer is a ``check_result``."""
     authenticate(request)
     body = await read_body(request)
-    message = protocol.decode(_with_type(body, "check"))
+    message = _with_type(body, "check")
     platform = message.get("platform", "taobao")
     if platform not in PLATFORMS:
         raise BadField(f"field 'platform' of 'check' must be one of {', '.join(PLATFORMS)}, "
@@ -167,7 +183,7 @@ async def post_order(request: web.Request) -> web.Response:
     nonces = request.app[NONCES]
     nonce = signing.verify(secret, request.headers, body, service.clock(), nonces, shop)
     try:
-        message = protocol.decode(_with_type(body, "order"))
+        message = _with_type(body, "order")
         changed = await service.take_order(service.order_event(shop, message))
     except BaseException:
         nonces.release(shop, nonce)  # not taken: the sender may retry the same request
@@ -175,25 +191,19 @@ async def post_order(request: web.Request) -> web.Response:
     return json_response({"type": "ack", "ref": message.get("id"), "changed": changed})
 
 
-def _with_type(body: bytes, kind: str) -> bytes:
-    """The body with ``type`` added, so it is validated exactly like that websocket message."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body  # decode() reports it
+def _with_type(body: bytes, kind: str) -> dict[str, Any]:
+    """The body validated exactly like the websocket message ``kind`` (its ``type`` added)."""
+    document = protocol.parse(body)
     if isinstance(document, dict):
         document["type"] = kind
-        return orjson.dumps(document)
-    return body
+    return protocol.validate(document)
 
 
 async def nudge_outcomes(request: web.Request) -> web.Response:
     token = authenticate(request)
     service = request.app[SERVICE]
-    date = request.query.get("date") or service.tracker.days.date_of(service.clock())
-    if not _DATE.fullmatch(date):
-        raise BadField(f"query 'date' must be YYYY-MM-DD, got {protocol.quote(date)}")
-    return json_response(await service.nudge_outcomes(shop_of(request, token), date))
+    date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
+    return json_response(await service.nudge_outcomes(shop_of(request, token), date.isoformat()))
 
 
 async def index(request: web.Request) -> web.Response:
