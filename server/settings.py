@@ -221,8 +221,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "KEFU_WS_MAX_CONNECTIONS",
         "20000",
-        "Websocket connections held at once; past it a handshake gets HTTP 503. Lowered at"
-        " start-up to the descriptors the HTTP side leaves (see docs/deploy.md, limits).",
+        "Websocket connections held at once, from the TCP accept; past it the oldest not yet"
+        " authenticated is dropped (all agents: a handshake gets HTTP 503). Lowered at start-up"
+        " to the descriptors the HTTP side leaves (see docs/deploy.md, limits).",
         _positive_int,
     ),
     Setting(

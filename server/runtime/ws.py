@@ -20,6 +20,7 @@ from websockets.typing import Origin
 
 from server import protocol
 from server.errors import KefuError, NotAuthenticated
+from server.runtime.gate import Gate
 from server.runtime.registry import Session
 from server.runtime.service import Service
 from server.settings import Config, Token
@@ -58,12 +59,11 @@ class WebsocketServer:
         self.service = service
         self.tokens = tokens
         self.server: Server | None = None
-        self.max_connections = max_connections
-        self.held = 0  # connections past their handshake, authenticated or not
+        self.gate = Gate(max_connections)
 
     def _admit(self, conn: ServerConnection, request: Request) -> Response | None:
         """Refuse a handshake past the cap (HTTP 503): a descriptor is kept for everyone else."""
-        if self.held < self.max_connections:
+        if not self.gate.full:
             return None
         return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
 
@@ -83,6 +83,7 @@ class WebsocketServer:
             # A handshake left half-open gets no longer than a silent client gets for hello.
             open_timeout=self.config.hello_timeout_s,
             process_request=self._admit,
+            create_connection=self.gate.connection_class(),
             # Pushes are queued in our own bounded outbox; the transport may buffer up to the
             # same limit before send() would wait.
             write_limit=self.config.send_queue_bytes,
@@ -99,16 +100,10 @@ class WebsocketServer:
             await self.server.wait_closed()
 
     async def handle(self, conn: ServerConnection) -> None:
-        self.held += 1
-        try:
-            await self._handle(conn)
-        finally:
-            self.held -= 1
-
-    async def _handle(self, conn: ServerConnection) -> None:
         authenticated = await self._authenticate(conn)
         if authenticated is None:
             return
+        self.gate.authenticated(conn)
         session, resume = authenticated
         metrics = self.service.metrics
         metrics.connections.inc()

@@ -12,7 +12,10 @@ import time
 
 import aiohttp
 import orjson
+import pytest
 
+from server.errors import StoreError
+from server.storage import SQLiteStore
 from tests.helpers import assert_error, client, make_config, running_server
 from tests.runtime.test_nudges import post_order, signed
 
@@ -88,3 +91,13 @@ def test_an_unwritable_shm_file_is_refused_at_start_up(tmp_path):
         "directory); a -shm SQLite cannot write kills the process (SIGBUS): fix its permissions "
         "or remove it while no server runs\n",
     )
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys"), reason="needs Linux sysfs")
+async def test_a_data_directory_that_cannot_take_new_files_is_refused_at_start_up():
+    # sysfs refuses new files to root too: what a read-only mount does to SQLite's -wal and -shm.
+    with pytest.raises(StoreError) as refused:
+        await SQLiteStore("/sys/kefu.db").open()
+    message = str(refused.value)
+    assert message.startswith("sqlite store '/sys/kefu.db': cannot create files in '/sys' (")
+    assert message.endswith("); SQLite needs its -wal and -shm files there")  # EACCES or EROFS

@@ -107,25 +107,31 @@ async def test_deleting_a_rule_pack_is_not_a_valid_reload(tmp_path):
             assert server.service.library.version == before
 
 
+def idle_sockets(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections to the server at ``url`` that never send a byte."""
+    host, port = url.split("://")[1].rstrip("/").split(":")
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.connect((host, int(port)))
+        sockets.append(sock)
+    return sockets
+
+
 def descriptors_512() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
 
 
-async def test_600_idle_http_sockets_at_512_descriptors_leave_handshakes_and_healthz_working(
+async def test_600_idle_sockets_per_port_at_512_descriptors_leave_handshakes_and_healthz_working(
     tmp_path,
 ):
     if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1024:
         pytest.skip("the test itself needs more than 600 descriptors")
     server = start_server(tmp_path, descriptors_512, KEFU_TOKENS="t1:alice:s1")
     try:
-        host, port = server.urls["http"].removeprefix("http://").rstrip("/").split(":")
-        idle = []
-        for _ in range(600):
-            sock = socket.socket()
-            sock.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                sock.connect((host, int(port)))
-            idle.append(sock)
+        idle = idle_sockets(server.urls["http"], 600) + idle_sockets(server.urls["websocket"], 600)
         for _ in range(3):  # three times over, with all 600 still open on our side
             async with (
                 aiohttp.ClientSession() as session,
@@ -199,3 +205,17 @@ async def test_past_the_websocket_cap_a_handshake_gets_503():
             async with connect(server.ws_url):
                 pass
         assert refused.value.response.status_code == 503
+
+
+async def test_past_the_websocket_cap_the_oldest_unauthenticated_socket_makes_room():
+    config = make_config(ws_max_connections=3)
+    async with running_server(config) as server, client(server.ws_url) as alice:
+        host, port = server.ws_url.removeprefix("ws://").split(":")
+        first = await asyncio.open_connection(host, int(port))
+        second = await asyncio.open_connection(host, int(port))  # the cap: alice and two
+        async with client(server.ws_url, token="tok-a2") as amy:  # makes room: `first` goes
+            assert await asyncio.wait_for(first[0].read(), 5) == b""
+            assert (await amy.request({"type": "ping", "id": "p"}))["type"] == "pong"
+        assert (await alice.request({"type": "ping", "id": "p"}))["type"] == "pong"
+        for _, writer in (first, second):
+            writer.close()
