@@ -120,9 +120,14 @@ class LibraryWatcher:
             await self.poll_once()
         except OSError as exc:
             self._seen = {}  # whatever changed meanwhile is reloaded once the files can be read
-            reason = f"cannot read the library: {(exc.strerror or str(exc)).lower()}"
-            self.on_error(PhraseLibraryError(str(self.directory), 0, reason))
-            log.error("library poll failed; retrying", extra={"reason": reason})
+            self._failed(f"cannot read the library: {(exc.strerror or str(exc)).lower()}")
+        except Exception as exc:  # a bug in a loader: report it, retry at the next change
+            log.exception("library reload crashed")
+            self._failed(f"reload failed: {type(exc).__name__}")
+
+    def _failed(self, reason: str) -> None:
+        self.on_error(PhraseLibraryError(str(self.directory), 0, reason))
+        log.error("library poll failed; retrying", extra={"reason": reason})
 
     async def run(self) -> None:
         while True:

@@ -14,6 +14,7 @@ The caps of both sides come from the descriptors the process may open (:func:`co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 from collections.abc import Awaitable, Callable
 
@@ -34,7 +35,9 @@ def raise_descriptor_limit() -> None:
     compatibility default for select(), which asyncio does not use."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        # An unlimited hard limit is refused above the kernel's nr_open: keep the soft one then.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def connection_caps(config: Config) -> tuple[int, int]:

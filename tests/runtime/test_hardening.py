@@ -70,20 +70,29 @@ async def test_a_failing_library_poll_is_reported_and_the_watcher_keeps_reloadin
         def out_of_descriptors(directory):
             raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
 
-        monkeypatch.setattr(library_module, "_snapshot", out_of_descriptors)
+        # The edit is seen, but loading it fails: the process is out of descriptors.
+        (library / "banned" / "rude.yaml").write_text("rules: []\n", encoding="utf-8")
+        monkeypatch.setattr(library_module, "load", out_of_descriptors)
         await watcher.poll()
         status, health = await healthz(server)
         assert (status, health["library"], health["library_error"]) == (
             200, before, f"{library}: cannot read the library: too many open files",
         )  # fmt: skip
         monkeypatch.undo()
-        with (library / "welcome.yaml").open("a", encoding="utf-8") as f:
-            f.write("\n")  # any change: the next readable poll reloads
-        (library / "banned" / "rude.yaml").write_text("rules: []\n", encoding="utf-8")
-        await watcher.poll()
+        await watcher.poll()  # no further edit: the failed one is loaded now
         status, health = await healthz(server)
         assert health["library_error"] is None
         assert health["library"] != before
+
+        def broken(directory):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(library_module, "load", broken)
+        (library / "banned" / "rude.yaml").write_text("rules: []\n\n", encoding="utf-8")
+        await watcher.poll()
+        assert (await healthz(server))[1]["library_error"] == (
+            f"{library}: reload failed: RuntimeError"
+        )
 
 
 async def test_deleting_a_rule_pack_is_not_a_valid_reload(tmp_path):
