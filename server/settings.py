@@ -225,6 +225,18 @@ SETTINGS: tuple[Setting, ...] = (
         "KEFU_CHECK_BUDGET_MS", "50", "Time the checker may take before it fails closed.", _positive
     ),
     Setting(
+        "KEFU_SUGGEST_MAX_CHARS",
+        "500",
+        "Characters of a buyer line the suggester reads; the rest is cut before tokenising.",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_SUGGEST_BUDGET_MS",
+        "20",
+        "Time suggestions may take; a line that overruns it gets none (its clock still runs).",
+        _positive,
+    ),
+    Setting(
         "KEFU_TARGET_RATE",
         "0.9",
         "Shop's target within-target rate for the misses-left projection (0-1].",
@@ -265,6 +277,8 @@ class Config:
     ping_interval_s: float
     fail_closed: bool
     check_budget_ms: float
+    suggest_max_chars: int
+    suggest_budget_ms: float
     target_rate: float
     timezone: str
     order_secrets: dict[str, str]

@@ -453,9 +453,28 @@ class Service:
             usage=self.usage.get(shop, {}),
             fill=fill,
         )
+        # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): only
+        # its start is tokenised, and a missed budget gives no suggestions rather than a stall.
+        # Either way the line itself is taken: its clock was started before this.
+        text = message["text"][: self.config.suggest_max_chars]
+        started = time.perf_counter()
+        try:
+            found = self.library.suggester.suggest(text, context)
+        except Exception:
+            log.exception("suggestions failed", extra=session.labels())
+            self.metrics.suggestions_skipped.labels("failed").inc()
+            return []
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if elapsed_ms > self.config.suggest_budget_ms:
+            log.warning(
+                "suggestions overran their budget",
+                extra={**session.labels(), "elapsed_ms": round(elapsed_ms, 1), "chars": len(text)},
+            )
+            self.metrics.suggestions_skipped.labels("budget").inc()
+            return []
         return [
             {"phrase": s.phrase, "category": s.category, "text": s.text, "score": round(s.score, 3)}
-            for s in self.library.suggester.suggest(message["text"], context)
+            for s in found
         ]
 
     def check(self, text: str, platform: str, free_shipping: bool) -> list[Violation]:
