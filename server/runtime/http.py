@@ -37,6 +37,7 @@ STATUS_BY_CODE = {
     "bad_signature": 401,
     "forbidden": 403,
     "not_found": 404,
+    "limit_exceeded": 429,
     "check_unavailable": 503,
     "store_unavailable": 503,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,8 +21,16 @@ from server.core.kpi import KpiDay
 from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.suggest import SuggestContext
-from server.core.tracker import Conversation, Effect, Push, SaveConversation, SaveKpi, Tracker
-from server.errors import CheckUnavailable, KefuError, ProtocolError
+from server.core.tracker import (
+    Conversation,
+    Effect,
+    Limits,
+    Push,
+    SaveConversation,
+    SaveKpi,
+    Tracker,
+)
+from server.errors import BadField, CheckUnavailable, KefuError, ProtocolError
 from server.logs import REDACTOR
 from server.runtime.library import Library
 
@@ -75,7 +84,13 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.registry = Registry(clock)
-        self.tracker = Tracker(config.timers, config.timezone, config.target_rate)
+        limits = Limits(
+            config.conversation_idle_s,
+            config.round_expire_s,
+            config.max_waiting_per_agent,
+            config.max_conversations_per_shop,
+        )
+        self.tracker = Tracker(config.timers, config.timezone, config.target_rate, limits)
         self.nudges = NudgeBook(
             NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges})
         )
@@ -101,6 +116,7 @@ class Service:
             "focus": self.on_focus,
             "suggestion_used": self.on_suggestion_used,
             "ping": self.on_ping,
+            "state": self.on_state,
         }
 
     async def start(self, cluster: Cluster | None = None) -> None:
@@ -193,6 +209,7 @@ class Service:
             for key, flagged in self.flagged.items()
             if now - flagged[0] <= OVERRIDE_WINDOW_S
         }
+        self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
 
     def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""
@@ -280,24 +297,49 @@ class Service:
         now = self.clock()
         self.apply_nudges(self.nudges.agent_connected(session.shop, session.agent, now, self))
 
-    def state_frame(self, session: Peer) -> dict[str, Any]:
-        now = self.clock()
+    def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
+        """The agent's waiting conversations, longest waiting first, one page of at most
+        ``KEFU_STATE_PAGE`` (so the frame always fits the send queue); ``next`` is the cursor
+        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process)."""
+        now, tracker, page = self.clock(), self.tracker, self.config.state_page
+        rounds: Iterable[Conversation] = tracker.waiting(session.shop, session.agent)
+        if after is not None:
+            rounds = (conv for conv in rounds if _urgency(conv) > after)
+        chosen = heapq.nsmallest(page + 1, rounds, key=_urgency)
         conversations = [
-            self.tracker.timer_frame(conv, self.tracker.level_of(conv), now)
-            for conv in self.tracker.waiting(session.shop, session.agent)
+            tracker.timer_frame(conv, tracker.level_of(conv), now) for conv in chosen[:page]
         ]
         for frame in conversations:
             del frame["type"]
-        kpi = self.tracker.kpi_today(session.shop, session.agent, now)
+        last = chosen[page - 1] if len(chosen) > page else None
+        nudges = self.nudges.delivered_to(session.shop, session.agent)
+        kpi = tracker.kpi_today(session.shop, session.agent, now)
         return {
             "type": "state",
-            "conversations": sorted(conversations, key=lambda c: c["started_at"]),
-            "nudges": [
-                self.nudges.frame(nudge)
-                for nudge in self.nudges.delivered_to(session.shop, session.agent)
-            ],
+            "conversations": conversations,
+            "waiting_total": tracker.waiting_count(session.shop, session.agent),
+            "next": None if last is None else f"{last.round_started_at!r} {last.conversation}",
+            "nudges": [self.nudges.frame(nudge) for nudge in nudges[:page]],
+            "nudges_total": len(nudges),
             "kpi": kpi.report(self.config.target_rate),
         }
+
+    async def on_state(self, session: Peer, message: dict[str, Any]) -> None:
+        """A page of the state: the one after the cursor ``after`` (a ``next`` it was sent)."""
+        after = message.get("after")
+        cursor = None
+        if after is not None:
+            started, _, conversation = after.partition(" ")
+            try:
+                cursor = (float(started), conversation)
+            except ValueError:
+                raise BadField(
+                    f"field 'after' of 'state' must be a 'next' cursor, got {protocol.quote(after)}"
+                ) from None
+        frame = self.state_frame(session, cursor)
+        if "id" in message:
+            frame["ref"] = message["id"]
+        self.registry.reply(session, frame)
 
     def detach(self, session: Peer) -> None:
         self.registry.detach(session)
@@ -327,7 +369,23 @@ class Service:
             return now
         return float(ts)
 
+    async def _known(self, shop: str, conversation: str) -> bool:
+        """Whether the conversation exists: in memory, or reloaded now from the store (it left
+        memory when idle). Raises ``limit_exceeded`` when its shop cannot take it back."""
+        key = (shop, conversation)
+        if key in self.tracker.conversations:
+            return True
+        # Left memory since the last flush: the unwritten copy is the newest.
+        conv = self._dirty_conversations.get(key) or await self.store.load_conversation(*key)
+        if key in self.tracker.conversations:
+            return True  # another connection took it back while the store answered
+        if conv is None:
+            return False
+        self.tracker.reload(conv, self.clock())
+        return True
+
     async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
+        known = await self._known(session.shop, message["conversation"])
         ts = self._line_time(message)
         args = (
             session.shop,
@@ -338,7 +396,7 @@ class Service:
             ts,
         )
         if message["from"] == "buyer":
-            first = (session.shop, message["conversation"]) not in self.tracker.conversations
+            first = not known
             now = self.clock()
             not_before = now + HISTORY_GRACE_S if ts < now - HISTORY_GRACE_S else None
             self.apply(self.tracker.buyer_message(*args, not_before))
@@ -570,6 +628,12 @@ class Service:
     def error(self, session: Peer, exc: KefuError, ref: Any = None) -> None:
         self.metrics.errors.labels(exc.code).inc()
         self.registry.reply(session, protocol.error(exc, ref))
+
+
+def _urgency(conv: Conversation) -> tuple[float, str]:
+    """Sort key of waiting conversations: the longest waiting first (ties by id)."""
+    assert conv.round_started_at is not None
+    return (conv.round_started_at, conv.conversation)
 
 
 ORDER_STATES = {

@@ -53,6 +53,10 @@ class Store(abc.ABC):
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         """Every conversation with an open round or a pending follow-up (of ``shop`` if given)."""
 
+    @abc.abstractmethod
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        """One conversation as last saved, whatever its state (it left memory), or None."""
+
     # KPIs
 
     @abc.abstractmethod
@@ -101,6 +105,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def load_orders(self, open_at: float, shop: str | None = None) -> list[Order]:
         """Every order that has not auto-closed by ``open_at`` (so repeats stay idempotent)."""
+
+    @abc.abstractmethod
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        """One order as last saved, whatever its status (it left memory), or None."""
 
     @abc.abstractmethod
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:

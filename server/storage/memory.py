@@ -40,6 +40,10 @@ class MemoryStore(Store):
             and shop in (None, conv.shop)
         ]
 
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        conv = self.conversations.get((shop, conversation))
+        return dataclasses.replace(conv) if conv is not None else None
+
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
         self.kpis[kpi.key] = dataclasses.replace(kpi)
         return WRITTEN
@@ -88,6 +92,9 @@ class MemoryStore(Store):
             for order in self.orders.values()
             if order.closes_at > open_at and shop in (None, order.shop)
         ]
+
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        return self.orders.get((shop, order))
 
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         return [

@@ -217,6 +217,11 @@ class RedisStore(Store):
         conversations = [Conversation(**orjson.loads(raw)) for raw in records]
         return [c for c in conversations if shop in (None, c.shop)]
 
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        async with self._reading() as redis:
+            raw = await redis.hget(CONVERSATIONS, _id(shop, conversation))
+        return Conversation(**orjson.loads(raw)) if raw is not None else None
+
     # --- KPIs -------------------------------------------------------------------------------
 
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
@@ -300,6 +305,11 @@ class RedisStore(Store):
             records = await _records(redis, ORDERS, keys)
         orders = [_order(raw) for raw in records]
         return [o for o in orders if shop in (None, o.shop)]
+
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        async with self._reading() as redis:
+            raw = await redis.hget(ORDERS, _id(shop, order))
+        return _order(raw) if raw is not None else None
 
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         async with self._reading() as redis:

@@ -224,10 +224,15 @@ class SQLiteStore(Store):
             "AND (? IS NULL OR shop = ?)",
             (shop, shop),
         )
-        return [
-            Conversation(s, c, b, p, a, r, stage, bool(d), bool(f), asked)
-            for s, c, b, p, a, r, stage, d, f, asked in rows
-        ]
+        return [_conversation(row) for row in rows]
+
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        rows = await self._read(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE shop = ? AND conversation = ?",
+            (shop, conversation),
+        )
+        return _conversation(rows[0]) if rows else None
 
     # --- KPIs -------------------------------------------------------------------------------
 
@@ -356,6 +361,12 @@ class SQLiteStore(Store):
         )
         return [_order(row) for row in rows]
 
+    async def load_order(self, shop: str, order: str) -> Order | None:
+        rows = await self._read(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE shop = ? AND order_id = ?", (shop, order)
+        )
+        return _order(rows[0]) if rows else None
+
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:
         rows = await self._read(
             f"SELECT {_NUDGE_COLUMNS} FROM nudges "
@@ -377,6 +388,14 @@ class SQLiteStore(Store):
             (shop, shop, since),
         )
         return [_order(row) for row in orders], [FiredNudge(*row) for row in fired]
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    shop, conversation, buyer, platform, agent, started, stage, decided, first, asked = row
+    return Conversation(
+        shop, conversation, buyer, platform, agent, started, stage, bool(decided), bool(first),
+        asked,
+    )  # fmt: skip
 
 
 def _order(row: tuple[Any, ...]) -> Order:

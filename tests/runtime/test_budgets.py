@@ -15,7 +15,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.helpers import Client, client, make_config, running_server
 from tests.process import start_server
 
-ENV = {"KEFU_TOKENS": "tok-heavy:hana:shop-a,tok-ping:pete:shop-a"}
+# The server as deployed, not under asyncio's debug mode (make test sets it for the test process).
+ENV = {"KEFU_TOKENS": "tok-heavy:hana:shop-a,tok-ping:pete:shop-a", "PYTHONASYNCIODEBUG": ""}
 # 25,000 characters, mixed Chinese and ASCII so the frame (44 KB) stays under KEFU_MAX_FRAME.
 LONG_LINE = ("请问这个有货吗 what size " * 1400)[:25_000]
 
