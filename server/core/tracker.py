@@ -452,9 +452,7 @@ class Tracker:
             )
 
     def _check_shop(self, shop: str) -> None:
-        if self.limits is not None and self._per_shop.get(shop, 0) >= (
-            cap := self.limits.per_shop
-        ):
+        if self.limits is not None and self._per_shop.get(shop, 0) >= (cap := self.limits.per_shop):
             raise LimitExceeded(
                 f"shop {shop!r} has {cap} conversations in memory, the most allowed"
                 " (KEFU_MAX_CONVERSATIONS_PER_SHOP)"

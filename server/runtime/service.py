@@ -92,7 +92,9 @@ class Service:
         )
         self.tracker = Tracker(config.timers, config.timezone, config.target_rate, limits)
         self.nudges = NudgeBook(
-            NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges})
+            NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges}),
+            config.order_idle_s,
+            config.max_orders_per_shop,
         )
         self.scheduler = Scheduler(self._next_wake, self._on_time, clock)
         self.complaints: dict[tuple[str, str], float] = {}
@@ -447,6 +449,12 @@ class Service:
 
     async def apply_order(self, event: OrderEvent) -> bool:
         async with self.order_lock:
+            if not self.nudges.knows(event.shop, event.order):
+                # It may have left memory once settled: a repeat or stale event must still
+                # meet the order as stored, not start an unpaid one afresh.
+                stored = await self.store.load_order(event.shop, event.order)
+                if stored is not None:
+                    self.nudges.reload(stored)
             change = self.nudges.prepare(event, self.clock())
             if change is None:
                 return False

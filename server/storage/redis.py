@@ -219,7 +219,7 @@ class RedisStore(Store):
 
     async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
         async with self._reading() as redis:
-            raw = await redis.hget(CONVERSATIONS, _id(shop, conversation))
+            raw = cast(bytes | None, await redis.hget(CONVERSATIONS, _id(shop, conversation)))
         return Conversation(**orjson.loads(raw)) if raw is not None else None
 
     # --- KPIs -------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ class RedisStore(Store):
 
     async def load_order(self, shop: str, order: str) -> Order | None:
         async with self._reading() as redis:
-            raw = await redis.hget(ORDERS, _id(shop, order))
+            raw = cast(bytes | None, await redis.hget(ORDERS, _id(shop, order)))
         return _order(raw) if raw is not None else None
 
     async def load_open_nudges(self, shop: str | None = None) -> list[Nudge]:

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
+from server.core.nudges import OrderStatus
 from server.core.tracker import Conversation
 from server.storage.sqlite import SQLiteStore
 from tests.helpers import FakeClock, assert_error, client, make_config, running_server
@@ -55,6 +56,24 @@ async def test_a_closed_conversation_leaves_memory_and_comes_back_from_the_store
         assert answer["type"] == "suggestions"
         conv = tracker.conversations[("shop-a", "c1")]
         assert (conv.first_round, conv.agent, conv.round_started_at) == (False, "alice", clock.now)
+
+
+async def test_a_settled_order_that_left_memory_is_met_as_stored(tmp_path):
+    clock = FakeClock()
+    config = make_config(db=str(tmp_path / "kefu.db"), order_idle_s=60.0)
+    async with running_server(config, clock) as server, client(server.ws_url) as alice:
+        book = server.service.nudges
+        event = {"type": "order", "order": "o1", "buyer": "tom", "conversation": "c1"}
+        await alice.request({**event, "id": "e1", "status": "created"})
+        await alice.request({**event, "id": "e2", "status": "paid"})
+        clock.jump(61)
+        server.service.scheduler.rearm()
+        await alice.request({"type": "ping", "id": "p1"})
+        assert not book.knows("shop-a", "o1") and book.nudges == {}
+        # A late 'created' must meet the paid order as stored, not open an unpaid one afresh.
+        assert (await alice.request({**event, "id": "e3", "status": "created"}))["type"] == "ack"
+        assert book.orders[("shop-a", "o1")].status is OrderStatus.PAID
+        assert book.order_nudges("shop-a", "o1") == []
 
 
 async def test_an_unanswered_round_is_abandoned_after_its_expiry():
