@@ -46,7 +46,8 @@ log = logging.getLogger("kefu.service")
 
 Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # A live view (the supervisors' dashboard) told what happens: ("effect", tracker Effect) for
-# every clock and KPI change, ("audit", AuditRecord) for every flagged check and override.
+# every clock and KPI change, ("audit", AuditRecord) for every flagged check and override,
+# ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
 
 # A buyer complaining has an open after-sales round: no payment reminders for them (issue 6).
@@ -216,6 +217,7 @@ class Service:
     def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""
         for effect in effects:
+            self._order_changed(effect.nudges if isinstance(effect, SaveNudges) else [effect.nudge])
             if isinstance(effect, SaveNudges):
                 self.store.save_nudges(effect.nudges, effect.order)
             else:
@@ -223,6 +225,10 @@ class Service:
                 task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
                 self.deliveries.add(task)
                 task.add_done_callback(self.deliveries.discard)
+
+    def _order_changed(self, nudges: Iterable[Nudge]) -> None:
+        for shop, order in {(nudge.shop, nudge.order) for nudge in nudges}:
+            self.notify("order", (shop, order))
 
     async def _deliver(self, claimed: Awaitable[bool], delivery: Deliver) -> None:
         try:
@@ -460,6 +466,7 @@ class Service:
                 return False
             await self.store.save_nudges(change.nudges, change.order)
             self.nudges.commit(change)
+        self.notify("order", (event.shop, event.order))
         self.scheduler.poke()
         return True
 
@@ -473,6 +480,7 @@ class Service:
             self.clock(),
         )
         await self.store.save_nudges(saved.nudges, saved.order)
+        self._order_changed(saved.nudges)
         self.scheduler.poke()
         self._ack(session, message)
 
