@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from pathlib import Path
 
@@ -11,8 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from server.core.nudges import OrderStatus
-from server.core.tracker import Conversation
-from server.storage.sqlite import SQLiteStore
+from server.storage.sqlite import _CONVERSATION_COLUMNS, SQLiteStore
 from tests.helpers import FakeClock, assert_error, client, make_config, running_server
 from tests.process import start_server
 
@@ -149,15 +150,24 @@ async def test_state_comes_in_pages_longest_waiting_first():
             )
 
 
-async def seed_waiting(db: Path, count: int, started: float) -> None:
+async def seed_waiting(
+    db: Path, count: int, started: float, shop: str = "shop-a", agents: int = 1
+) -> None:
+    """Leave ``count`` waiting conversations in the store, as an earlier run would have."""
     store = SQLiteStore(str(db))
-    await store.open()
-    for number in range(count):
-        conv = Conversation("shop-a", f"c{number:05d}", f"buyer{number}", "taobao", "alice")
-        conv.round_started_at = started + number * 0.001
-        written = store.save_conversation(conv)
-    await written
+    await store.open()  # creates the schema
     await store.close()
+    names = ["alice", *(f"agent{n}" for n in range(1, agents))]
+    rows = [
+        (shop, f"c{n:05d}", f"buyer{n}", "taobao", names[n % agents], started + n * 0.001, 0,
+         False, True, None)
+        for n in range(count)
+    ]  # fmt: skip
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.executemany(
+            f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
 
 
 async def test_an_agent_with_20000_waiting_conversations_gets_back_in_at_once(tmp_path):
@@ -178,6 +188,31 @@ async def test_an_agent_with_20000_waiting_conversations_gets_back_in_at_once(tm
                 assert state["conversations"][0]["conversation"] == "c00000"
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.timeout(120)
+async def test_a_reconnect_storm_against_a_full_process_lets_every_agent_in(tmp_path):
+    """Before issue 14 each hello walked every conversation of the process: 2,000 agents
+    reconnecting to a server holding 250,000 conversations, and 380 got in."""
+    await seed_waiting(tmp_path / "kefu.db", 250_000, time.time() - 120, "big", agents=7)
+    agents = 1000
+    tokens = ",".join(f"t{n}:a{n}:storm{n % 10}" for n in range(agents))
+    server = start_server(tmp_path, KEFU_TOKENS=tokens, PYTHONASYNCIODEBUG="")
+    url = server.urls["websocket"]
+
+    async def reconnect(number: int) -> bool:
+        async with connect(url, compression=None, open_timeout=20) as conn:
+            hello = {"type": "hello", "token": f"t{number}", "platform": "jd"}
+            await conn.send(orjson.dumps(hello))
+            async with asyncio.timeout(5):  # as long as the server gives a client to say hello
+                kinds = [orjson.loads(await conn.recv())["type"] for _ in range(3)]
+            return kinds == ["welcome", "state", "kpi"]
+
+    try:
+        got_in = await asyncio.gather(*(reconnect(n) for n in range(agents)))
+    finally:
+        assert server.stop() == 0
+    assert sum(got_in) == agents
 
 
 def rss_kib(pid: int) -> int:
