@@ -8,6 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from websockets.asyncio.client import connect
@@ -254,3 +255,23 @@ async def test_memory_stays_flat_over_200000_conversations_opened_and_closed(tmp
     # issue 14 the process then grew ~0.7 KB per conversation (over 100 MiB here).
     growth_mib = (max(checkpoints[2:]) - checkpoints[1]) / 1024
     assert growth_mib < 12, (growth_mib, checkpoints)
+
+
+async def test_a_past_kpi_day_leaves_memory_and_the_api_reads_it_from_the_store(tmp_path):
+    clock = FakeClock()
+    config = make_config(db=str(tmp_path / "kefu.db"))
+    async with running_server(config, clock) as server, client(server.ws_url) as alice:
+        await alice.request(buyer("c1"))
+        await alice.request(agent("c1"))
+        date = alice.kpi["date"]  # today's, sent on hello
+        clock.jump(2 * 86400)
+        server.service.flush()
+        server.service.sweep(clock())
+        assert [key for key in server.service.tracker.kpis if key[2] == date] == []
+        headers = {"Authorization": "Bearer tok-a1"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{server.http_url}/api/kpi?date={date}", headers=headers) as response,
+        ):
+            report = await response.json()
+        assert (report["date"], report["rounds"], report["answered"]) == (date, 1, 1)
