@@ -267,7 +267,7 @@ class Service:
     # --- session ----------------------------------------------------------------------------
 
     def welcome(self, session: Peer, resume: int | None) -> None:
-        """Attach the session, say ``welcome``, replay what it missed, and send the full state."""
+        """Attach the session, say ``welcome``, replay what it missed, send the first state page."""
         channel = self.registry.attach(session)
         replay = self.registry.replay(channel, resume) if resume is not None else []
         timers = self.config.timers[session.platform]
