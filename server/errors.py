@@ -73,6 +73,12 @@ class NotFound(KefuError):
     code = "not_found"
 
 
+class LimitExceeded(KefuError):
+    """Raised when a message would take an agent or a shop past a cap (docs/deploy.md, Limits)."""
+
+    code = "limit_exceeded"
+
+
 class CheckUnavailable(KefuError):
     """Raised when the wording checker failed or overran its budget; never read as a pass."""
 

@@ -85,6 +85,7 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
     ),
     "suggestion_used": (_id(), Field("phrase", str, True, max_len=128), _CONVERSATION),
     "ping": (_id(),),
+    "state": (_id(), Field("after", str, max_len=400)),
 }
 
 SERVER_MESSAGES = (

@@ -247,6 +247,64 @@ SETTINGS: tuple[Setting, ...] = (
         "KEFU_CHECK_BUDGET_MS", "50", "Time the checker may take before it fails closed.", _positive
     ),
     Setting(
+        "KEFU_SUGGEST_MAX_CHARS",
+        "500",
+        "Characters of a buyer line the suggester reads; the rest is cut before tokenising.",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_SUGGEST_BUDGET_MS",
+        "20",
+        "Time suggestions may take; a line that overruns it gets none (its clock still runs).",
+        _positive,
+    ),
+    Setting(
+        "KEFU_CONVERSATION_IDLE_S",
+        "3600",
+        "Seconds a conversation with no clock running stays in memory after its last change;"
+        " a later line reloads it from the store.",
+        _positive,
+    ),
+    Setting(
+        "KEFU_ROUND_EXPIRE_S",
+        "86400",
+        "Seconds a round may stay unanswered; then it is abandoned (it already counted as missed),"
+        " cleared from the panel, and the conversation leaves memory.",
+        _positive,
+    ),
+    Setting(
+        "KEFU_MAX_WAITING_PER_AGENT",
+        "25000",
+        "Open rounds one agent may have; a buyer line opening one more gets 'limit_exceeded'.",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_MAX_CONVERSATIONS_PER_SHOP",
+        "250000",
+        "Conversations of one shop in memory; a line for one more gets 'limit_exceeded'.",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_STATE_PAGE",
+        "200",
+        "Waiting conversations (and nudges) in one 'state' frame, most urgent first; the client"
+        " asks for the next page.",
+        _positive_int,
+    ),
+    Setting(
+        "KEFU_ORDER_IDLE_S",
+        "3600",
+        "Seconds a paid, shipped or closed order (or an unpaid one past its auto-close) stays in"
+        " memory once its nudges are done; a later event reloads it from the store.",
+        _positive,
+    ),
+    Setting(
+        "KEFU_MAX_ORDERS_PER_SHOP",
+        "100000",
+        "Orders of one shop in memory; an event for one more gets 'limit_exceeded'.",
+        _positive_int,
+    ),
+    Setting(
         "KEFU_TARGET_RATE",
         "0.9",
         "Shop's target within-target rate for the misses-left projection (0-1].",
@@ -297,6 +355,15 @@ class Config:
     http_timeout_s: float
     fail_closed: bool
     check_budget_ms: float
+    suggest_max_chars: int
+    suggest_budget_ms: float
+    conversation_idle_s: float
+    round_expire_s: float
+    max_waiting_per_agent: int
+    max_conversations_per_shop: int
+    state_page: int
+    order_idle_s: float
+    max_orders_per_shop: int
     target_rate: float
     timezone: str
     order_secrets: dict[str, str]

@@ -56,8 +56,12 @@
       });
     },
     state(state, frame) {
-      state.conversations = {};
+      // The server sends the most urgent page first; a later page (asked for with `after`, so
+      // it carries `ref`) adds to what is shown instead of starting afresh.
+      const page = frame.ref !== undefined && frame.ref !== null;
+      if (!page) state.conversations = {};
       for (const conversation of frame.conversations || []) upsertConversation(state, conversation);
+      if (page) return;
       state.nudges = frame.nudges || [];
       state.kpi = frame.kpi || null;
     },

@@ -10,6 +10,12 @@ A nudge's life: ``pending`` → (due; an agent is online) ``delivered`` → (``n
 ``done`` carries the outcome: ``sent``, ``dismissed``, ``cancelled`` (paid or closed),
 ``expired`` (the order closed unpaid) or ``dropped`` (the buyer opened an after-sales round).
 A snooze puts a delivered nudge back to ``pending`` for the same agent.
+
+Indexes by order, by the agent a nudge waits on, and by shop for nudges nobody was online to
+take keep an agent's connect at O(that agent's nudges), never O(process). With ``idle_s`` an
+order leaves memory once it is settled (paid, shipped, closed, or unpaid past its auto-close),
+its nudges are done, and ``idle_s`` passed; the runtime reloads it from the store when an event
+for it arrives, so a repeat or a stale event is still recognised (issue 14).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from server.core.nudges import (
     NudgePolicy,
     Order,
     OrderEvent,
+    OrderStatus,
     PlanNudges,
     apply_event,
     choose_agent,
@@ -33,7 +40,7 @@ from server.core.nudges import (
     nudge_text,
     reassign_due,
 )
-from server.errors import BadField, NotFound
+from server.errors import BadField, LimitExceeded, NotFound
 
 PENDING, DELIVERED, DONE = "pending", "delivered", "done"
 
@@ -117,10 +124,19 @@ Effect = SaveNudges | Deliver
 
 
 class NudgeBook:
-    def __init__(self, policy: NudgePolicy) -> None:
+    def __init__(
+        self, policy: NudgePolicy, idle_s: float | None = None, max_per_shop: int | None = None
+    ) -> None:
         self.policy = policy
+        self.idle_s = idle_s  # None: orders never leave memory
+        self.max_per_shop = max_per_shop  # None: no cap on a shop's orders in memory
         self.orders: dict[tuple[str, str], Order] = {}
         self.nudges: dict[tuple[str, str], Nudge] = {}
+        self._by_order: dict[tuple[str, str], dict[str, Nudge]] = {}
+        self._delivered: dict[tuple[str, str], dict[str, Nudge]] = {}  # (shop, agent) -> id ->
+        self._unassigned: dict[str, dict[str, Nudge]] = {}  # due while nobody of the shop was on
+        self._per_shop: dict[str, int] = {}
+        self._leaving: list[tuple[float, tuple[str, str]]] = []  # when orders may leave memory
         # Indexes for the per-message hot path: (shop, conversation) -> latest order number,
         # and -> nudges parked until that conversation's open question is answered.
         self._latest: dict[tuple[str, str], str] = {}
@@ -135,6 +151,12 @@ class NudgeBook:
         change and only then :meth:`commit`s it, so memory never runs ahead of the store.
         ``None`` when the event changes nothing (a repeat, or older than what is known)."""
         current = self.orders.get((event.shop, event.order))
+        cap = self.max_per_shop
+        if current is None and cap is not None and self._per_shop.get(event.shop, 0) >= cap:
+            raise LimitExceeded(
+                f"shop {event.shop!r} has {cap} orders in memory, the most allowed"
+                " (KEFU_MAX_ORDERS_PER_SHOP)"
+            )
         if current is not None and current.buyer != event.buyer:
             raise BadField(
                 f"order {event.order!r} belongs to buyer {current.buyer!r}, not {event.buyer!r}"
@@ -169,31 +191,69 @@ class NudgeBook:
         self._remember(order)
         for nudge in change.planned:
             own = replace(nudge)
-            self.nudges[own.key] = own
+            self._add(own)
             self._schedule(own, own.due_at)
         for nudge in change.closed:
             self._close(self.nudges[nudge.key], "cancelled", nudge.closed_at or order.updated_at)
 
     def _remember(self, order: Order) -> None:
-        self.orders[(order.shop, order.order)] = order
+        key = (order.shop, order.order)
+        if key not in self.orders:
+            self._per_shop[order.shop] = self._per_shop.get(order.shop, 0) + 1
+        self.orders[key] = order
+        if self.idle_s is not None:
+            heapq.heappush(self._leaving, (self._leaves_at(order), key))
         if order.conversation is not None:
             key = (order.shop, order.conversation)
             latest = self._latest.get(key)
             if latest is None or self.orders[(order.shop, latest)].created_at <= order.created_at:
                 self._latest[key] = order.order
 
+    def _leaves_at(self, order: Order) -> float:
+        assert self.idle_s is not None
+        settled = order.updated_at if order.status is not OrderStatus.CREATED else order.closes_at
+        return settled + self.idle_s
+
     def _open_nudges(self, order: Order) -> list[Nudge]:
-        return [
-            n
-            for n in self.nudges.values()
-            if n.shop == order.shop and n.order == order.order and n.state != DONE
-        ]
+        mine = self._by_order.get((order.shop, order.order), {})
+        return [n for n in mine.values() if n.state != DONE]
+
+    def _add(self, nudge: Nudge) -> None:
+        self.nudges[nudge.key] = nudge
+        self._by_order.setdefault((nudge.shop, nudge.order), {})[nudge.id] = nudge
+        if nudge.state == DELIVERED and nudge.agent is not None:
+            self._delivered.setdefault((nudge.shop, nudge.agent), {})[nudge.id] = nudge
+
+    def _deliver_to(self, nudge: Nudge, agent: str) -> None:
+        self._undeliver(nudge)
+        nudge.state = DELIVERED
+        nudge.agent = agent
+        self._delivered.setdefault((nudge.shop, agent), {})[nudge.id] = nudge
+
+    def _undeliver(self, nudge: Nudge) -> None:
+        if nudge.state != DELIVERED or nudge.agent is None:
+            return
+        mine = self._delivered.get((nudge.shop, nudge.agent))
+        if mine is not None:
+            mine.pop(nudge.id, None)
+            if not mine:
+                del self._delivered[(nudge.shop, nudge.agent)]
+
+    def knows(self, shop: str, order: str) -> bool:
+        return (shop, order) in self.orders
+
+    def reload(self, order: Order) -> None:
+        """Take back an order that left memory (its nudges were all done), as stored."""
+        self._remember(order)
+
+    def order_nudges(self, shop: str, order: str) -> list[Nudge]:
+        return list(self._by_order.get((shop, order), {}).values())
 
     def restore(self, orders: Iterable[Order], nudges: Iterable[Nudge]) -> None:
         for order in sorted(orders, key=lambda o: o.created_at):
             self._remember(order)
         for nudge in nudges:
-            self.nudges[nudge.key] = nudge
+            self._add(nudge)
             if nudge.state == PENDING:
                 self._schedule(nudge, nudge.due_at)
             elif nudge.state == DELIVERED and nudge.delivered_at is not None:
@@ -203,9 +263,11 @@ class NudgeBook:
         """Drop a shop's orders and nudges (another process took the shop over)."""
         for key in [key for key in self.nudges if key[0] == shop]:
             self.nudges.pop(key).wake = None  # its heap entries are stale now
-        for index in (self.orders, self._latest, self._waiting):
+        for index in (self.orders, self._latest, self._waiting, self._by_order, self._delivered):
             for key in [key for key in index if key[0] == shop]:
                 del index[key]
+        self._unassigned.pop(shop, None)
+        self._per_shop.pop(shop, None)
 
     # --- time -------------------------------------------------------------------------------
 
@@ -213,10 +275,22 @@ class NudgeBook:
         heap = self._heap
         while heap and heap[0][2].wake != heap[0][0]:
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        wakes = [heap[0][0]] if heap else []
+        leaving = self._leaving
+        while leaving and self._stale_leave(*leaving[0]):
+            heapq.heappop(leaving)
+        if leaving:
+            wakes.append(leaving[0][0])
+        return min(wakes, default=None)
+
+    def _stale_leave(self, at: float, key: tuple[str, str]) -> bool:
+        """The order left already, or changed since: a later entry stands for it."""
+        order = self.orders.get(key)
+        return order is None or self._leaves_at(order) > at
 
     def advance(self, now: float, world: World) -> list[Effect]:
         effects: list[Effect] = []
+        self._let_go(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             wake, _, nudge = heapq.heappop(heap)
@@ -229,6 +303,32 @@ class NudgeBook:
                 effects += self._maybe_reassign(nudge, now, world)
         return effects
 
+    def _let_go(self, now: float) -> None:
+        """Drop from memory the settled orders whose time came (see the module docstring)."""
+        leaving = self._leaving
+        while leaving and leaving[0][0] <= now:
+            at, key = heapq.heappop(leaving)
+            order = self.orders.get(key)
+            if order is None or self._stale_leave(at, key):
+                continue
+            if self._open_nudges(order):
+                assert self.idle_s is not None
+                heapq.heappush(leaving, (now + self.idle_s, key))
+                continue
+            del self.orders[key]
+            self._per_shop[order.shop] -= 1
+            for nudge in self._by_order.pop(key, {}).values():
+                del self.nudges[nudge.key]
+            if order.conversation is not None:
+                where = (order.shop, order.conversation)
+                if self._latest.get(where) == order.order:
+                    del self._latest[where]
+                parked = [n for n in self._waiting.get(where, ()) if n.order != order.order]
+                if parked:
+                    self._waiting[where] = parked
+                else:
+                    self._waiting.pop(where, None)
+
     def conversation_answered(self, shop: str, conversation: str, now: float) -> None:
         """Release nudges that waited for the buyer's question to be answered."""
         for nudge in self._waiting.pop((shop, conversation), ()):
@@ -239,9 +339,8 @@ class NudgeBook:
     def agent_connected(self, shop: str, agent: str, now: float, world: World) -> list[Effect]:
         """Deliver what waited for any agent of the shop to come online."""
         effects: list[Effect] = []
-        for nudge in list(self.nudges.values()):
-            unscheduled = nudge.wake is None and not nudge.waiting
-            if nudge.shop == shop and nudge.state == PENDING and unscheduled:
+        for nudge in self._unassigned.pop(shop, {}).values():
+            if nudge.state == PENDING and nudge.wake is None and not nudge.waiting:
                 effects += self._consider(nudge, now, world)
         return effects
 
@@ -259,6 +358,7 @@ class NudgeBook:
                     f"field 'snooze_s' of 'nudge_ack' must be more than 0 and at most "
                     f"{MAX_SNOOZE_S:g} seconds, got {snooze_s!r}"
                 )
+            self._undeliver(nudge)
             nudge.state = PENDING
             nudge.agent = agent
             nudge.due_at = self.policy.clock.next_allowed(now + snooze_s)
@@ -274,14 +374,8 @@ class NudgeBook:
 
     def delivered_to(self, shop: str, agent: str) -> list[Nudge]:
         """Nudges delivered to ``agent`` and not acted on: sent again after a reconnect."""
-        return sorted(
-            (
-                n
-                for n in self.nudges.values()
-                if n.shop == shop and n.state == DELIVERED and n.agent == agent
-            ),
-            key=lambda n: (n.due_at, n.id),
-        )
+        mine = self._delivered.get((shop, agent), {})
+        return sorted(mine.values(), key=lambda n: (n.due_at, n.id))
 
     def frame(self, nudge: Nudge) -> dict[str, Any]:
         order = self.orders[(nudge.shop, nudge.order)]
@@ -327,21 +421,29 @@ class NudgeBook:
 
     def _fire(self, nudge: Nudge, order: Order, now: float, world: World) -> list[Effect]:
         online = world.online_agents(nudge.shop)
-        owner = nudge.agent or world.owner(order.shop, order.conversation)
+        # The conversation's agent; once it left memory, whoever had the order's last nudge.
+        owner = (
+            nudge.agent or world.owner(order.shop, order.conversation) or self._last_agent(nudge)
+        )
         if owner in online:
             agent: str | None = owner
         else:
             pending = {a: len(self.delivered_to(nudge.shop, a)) for a in online}
             agent = choose_agent(pending, exclude="")
         if agent is None:
-            return []  # nobody online: agent_connected() delivers it to the first one
-        nudge.state = DELIVERED
-        nudge.agent = agent
+            # Nobody online: agent_connected() delivers it to the first one.
+            self._unassigned.setdefault(nudge.shop, {})[nudge.id] = nudge
+            return []
+        self._deliver_to(nudge, agent)
         nudge.delivered_at = now
         if nudge.fired_at is None:
             nudge.fired_at = now
         self._schedule(nudge, now + self.policy.reassign_after_s)
         return [Deliver(replace(nudge), agent, self.frame(nudge))]
+
+    def _last_agent(self, nudge: Nudge) -> str | None:
+        earlier = [n for n in self.order_nudges(nudge.shop, nudge.order) if n.agent is not None]
+        return max(earlier, key=lambda n: n.attempt).agent if earlier else None
 
     def _maybe_reassign(self, nudge: Nudge, now: float, world: World) -> list[Effect]:
         """Seed 002: an unpaid order whose agent is offline and silent for 24 h moves on."""
@@ -362,12 +464,13 @@ class NudgeBook:
         if agent is None:
             self._schedule(nudge, min(now + RECHECK_S, order.closes_at))
             return []
-        nudge.agent = agent
+        self._deliver_to(nudge, agent)
         nudge.delivered_at = now
         self._schedule(nudge, now + self.policy.reassign_after_s)
         return [Deliver(replace(nudge), agent, self.frame(nudge))]
 
     def _close(self, nudge: Nudge, outcome: str, now: float) -> None:
+        self._undeliver(nudge)
         nudge.state = DONE
         nudge.outcome = outcome
         nudge.closed_at = now

@@ -6,6 +6,14 @@ through its platform's thresholds (warn, due, the KPI target, overdue); one heap
 threshold of every conversation, with lazy deletion, so resetting a clock is one heap push and
 100,000 live conversations cost one entry each. The runtime asks :meth:`Tracker.next_wake` and
 calls :meth:`Tracker.advance` when that time comes; nothing here sleeps or reads the clock.
+
+Memory is bounded (issue 14) when the runtime gives :class:`Limits`: a conversation with no clock
+running leaves memory ``idle_s`` after its last change (the runtime reloads it from the store when
+a line arrives for it again), a round left unanswered for ``expire_s`` is abandoned (it counted as
+missed long before) and leaves too, and ``waiting_per_agent`` / ``per_shop`` cap what one agent or
+shop can hold. Both departures ride the same heap as the clocks: no scan ever walks every
+conversation. An index of the open rounds per shop and agent keeps an agent's ``state`` at
+O(that agent's rounds).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.core.kpi import KpiDay, LocalDays
+from server.errors import LimitExceeded
 from server.settings import Timers
 
 # Threshold kinds, in the order they are reached for equal offsets.
@@ -77,6 +86,16 @@ class SaveKpi:
 Effect = Push | SaveConversation | SaveKpi
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long conversations stay in memory and how many one agent or shop may hold."""
+
+    idle_s: float  # a conversation with no clock running leaves memory this long after its change
+    expire_s: float  # a round unanswered this long is abandoned and leaves memory
+    waiting_per_agent: int  # open rounds one agent may have
+    per_shop: int  # conversations of one shop in memory
+
+
 def ends_with_question(text: str) -> bool:
     return text.rstrip(" ~～。.!！").endswith(_QUESTION_ENDINGS)
 
@@ -89,12 +108,17 @@ class Tracker:
         timers: Mapping[str, Timers],
         timezone: str,
         target_rate: float,
+        limits: Limits | None = None,
     ) -> None:
         self.timers = dict(timers)
         self.target_rate = target_rate
+        self.limits = limits  # None (QA reports, benchmarks): everything stays, nothing is capped
         self.days = LocalDays(timezone, {p: t.window for p, t in self.timers.items()})
         self.conversations: dict[tuple[str, str], Conversation] = {}
         self.kpis: dict[tuple[str, str, str], KpiDay] = {}
+        # shop -> agent -> conversation -> its open round; and conversations in memory per shop
+        self._waiting: dict[str, dict[str, dict[str, Conversation]]] = {}
+        self._per_shop: dict[str, int] = {}
         self._heap: list[tuple[float, Conversation]] = []
         self._thresholds = {p: _thresholds(t) for p, t in self.timers.items()}
 
@@ -112,7 +136,13 @@ class Tracker:
     ) -> list[Effect]:
         """A buyer line written at ``ts``. For history (a line from the past, sent when the
         console opens), ``not_before`` holds back thresholds already passed until then, so the
-        agent's reply from that same history can still arrive and end the round in time."""
+        agent's reply from that same history can still arrive and end the round in time.
+
+        Raises :class:`LimitExceeded` (and changes nothing) when the line would open a round
+        beyond the agent's cap, or a conversation beyond the shop's."""
+        known = self.conversations.get((shop, conversation))
+        if known is None or known.round_started_at is None or known.agent != agent:
+            self._check_waiting(shop, agent)
         conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
         if conv.asked_at is not None:
             conv.asked_at = None
@@ -134,6 +164,7 @@ class Tracker:
     ) -> list[Effect]:
         conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
         if auto:
+            self._linger(conv, ts)
             return effects
         if conv.round_started_at is not None:
             self._answer(conv, ts, effects)
@@ -141,6 +172,7 @@ class Tracker:
             conv.asked_at = ts
             self._schedule(conv, ts + self.timers[conv.platform].follow_up_s)
             effects.append(SaveConversation(conv))
+        self._linger(conv, ts)
         return effects
 
     def advance(self, now: float) -> list[Effect]:
@@ -169,18 +201,38 @@ class Tracker:
         for kpi in kpis:
             self.kpis[kpi.key] = kpi
         for conv in conversations:
-            self.conversations[conv.key] = conv
-            if conv.round_started_at is not None:
-                self._schedule(conv, self._threshold_at(conv))
-            elif conv.asked_at is not None:
-                self._schedule(conv, conv.asked_at + self.timers[conv.platform].follow_up_s)
+            self._take(conv, 0.0)  # the store keeps only conversations with a clock running
+
+    def reload(self, conv: Conversation, now: float) -> None:
+        """Take back a conversation that left memory, as the store kept it.
+
+        Raises :class:`LimitExceeded` when its shop holds as many conversations as it may."""
+        self._check_shop(conv.shop)
+        self._take(conv, now)
+
+    def _take(self, conv: Conversation, now: float) -> None:
+        self._add(conv)
+        if conv.round_started_at is not None:
+            self._join(conv)
+            self._schedule(conv, self._threshold_at(conv))
+        elif conv.asked_at is not None:
+            self._schedule(conv, conv.asked_at + self.timers[conv.platform].follow_up_s)
+        else:
+            self._linger(conv, now)
 
     def forget(self, shop: str) -> None:
         """Drop a shop's conversations and KPIs (another process took the shop over)."""
         for key in [key for key in self.conversations if key[0] == shop]:
             self.conversations.pop(key).deadline = None  # its heap entries are stale now
+        self._waiting.pop(shop, None)
+        self._per_shop.pop(shop, None)
         for day in [day for day in self.kpis if day[0] == shop]:
             del self.kpis[day]
+
+    def forget_days_before(self, date: str) -> None:
+        """Drop KPI days before ``date`` (ISO): they are stored, and no longer change."""
+        for key in [key for key in self.kpis if key[2] < date]:
+            del self.kpis[key]
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -191,13 +243,16 @@ class Tracker:
         return self.kpi(shop, agent, self.days.date_of(now))
 
     def waiting(self, shop: str, agent: str | None = None) -> Iterator[Conversation]:
-        for conv in self.conversations.values():
-            if (
-                conv.shop == shop
-                and conv.round_started_at is not None
-                and (agent is None or conv.agent == agent)
-            ):
-                yield conv
+        """The open rounds of a shop, or of one of its agents (in no particular order)."""
+        agents = self._waiting.get(shop, {})
+        if agent is not None:
+            yield from agents.get(agent, {}).values()
+            return
+        for rounds in agents.values():
+            yield from rounds.values()
+
+    def waiting_count(self, shop: str, agent: str) -> int:
+        return len(self._waiting.get(shop, {}).get(agent, ()))
 
     def timer_frame(
         self, conv: Conversation, level: str, now: float, started: float | None = None
@@ -231,8 +286,9 @@ class Tracker:
         effects: list[Effect] = []
         conv = self.conversations.get((shop, conversation))
         if conv is None:
+            self._check_shop(shop)
             conv = Conversation(shop, conversation, buyer, platform, agent)
-            self.conversations[conv.key] = conv
+            self._add(conv)
         elif conv.agent != agent:
             self._hand_over(conv, agent, now, effects)
         return conv, effects
@@ -255,8 +311,10 @@ class Tracker:
                     after.overdue += 1
                 effects += [SaveKpi(before), SaveKpi(after)]
             effects.append(Push(conv.shop, old, self.timer_frame(conv, "cleared", now)))
+            self._leave(conv)
         conv.agent = agent
         if conv.round_started_at is not None:
+            self._join(conv)
             level = self.level_of(conv)
             effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, now)))
         effects.append(SaveConversation(conv))
@@ -267,6 +325,7 @@ class Tracker:
         conv.round_started_at = ts
         conv.stage = 0
         conv.decided = False
+        self._join(conv)
         kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(ts))
         if self.days.in_window(conv.platform, ts):
             kpi.rounds += 1
@@ -291,6 +350,7 @@ class Tracker:
             kpi.record_answer(waited, conv.first_round, within, conv.decided)
             effects.append(SaveKpi(kpi))
             effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
+        self._leave(conv)
         conv.round_started_at = None
         conv.first_round = False
         conv.decided = False
@@ -304,12 +364,19 @@ class Tracker:
     def _fire(self, conv: Conversation, deadline: float, effects: list[Effect]) -> None:
         started = conv.round_started_at
         if started is None:
-            # The only clock of an answered conversation is the follow-up re-ask.
-            if conv.asked_at is not None:
-                frame = self.timer_frame(conv, FOLLOW_UP, deadline, started=conv.asked_at)
-                conv.asked_at = None
-                effects.append(Push(conv.shop, conv.agent, frame))
-                effects.append(SaveConversation(conv))
+            # The only clock of an answered conversation is the follow-up re-ask; with none
+            # pending, this was its time to leave memory.
+            if conv.asked_at is None:
+                self._evict(conv)
+                return
+            frame = self.timer_frame(conv, FOLLOW_UP, deadline, started=conv.asked_at)
+            conv.asked_at = None
+            effects.append(Push(conv.shop, conv.agent, frame))
+            effects.append(SaveConversation(conv))
+            self._linger(conv, deadline)
+            return
+        if conv.stage == len(self._thresholds[conv.platform]):
+            self._expire(conv, deadline, effects)
             return
         offset, kind = self._thresholds[conv.platform][conv.stage]
         conv.stage += 1
@@ -329,11 +396,67 @@ class Tracker:
         self._schedule(conv, self._threshold_at(conv))
         effects.append(SaveConversation(conv))
 
+    def _expire(self, conv: Conversation, now: float, effects: list[Effect]) -> None:
+        """Abandon a round unanswered for ``expire_s``: it counted as missed at its target, its
+        panel entry is cleared, and the conversation leaves memory (a new line opens a round)."""
+        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", now)))
+        self._leave(conv)
+        conv.round_started_at = None
+        conv.stage = 0
+        conv.decided = False
+        effects.append(SaveConversation(conv))
+        self._evict(conv)
+
     def _threshold_at(self, conv: Conversation) -> float | None:
+        """The open round's next threshold; past the last, when it expires (if limits say)."""
         thresholds = self._thresholds[conv.platform]
-        if conv.round_started_at is None or conv.stage >= len(thresholds):
+        if conv.round_started_at is None:
             return None
+        if conv.stage >= len(thresholds):
+            if self.limits is None:
+                return None
+            return conv.round_started_at + max(self.limits.expire_s, thresholds[-1][0])
         return conv.round_started_at + thresholds[conv.stage][0]
+
+    def _linger(self, conv: Conversation, now: float) -> None:
+        """A conversation with no clock running leaves memory ``idle_s`` from ``now``."""
+        if conv.deadline is None and self.limits is not None:
+            self._schedule(conv, now + self.limits.idle_s)
+
+    def _add(self, conv: Conversation) -> None:
+        self.conversations[conv.key] = conv
+        self._per_shop[conv.shop] = self._per_shop.get(conv.shop, 0) + 1
+
+    def _evict(self, conv: Conversation) -> None:
+        if self.conversations.get(conv.key) is conv:
+            del self.conversations[conv.key]
+            self._per_shop[conv.shop] -= 1
+        conv.deadline = None
+
+    def _join(self, conv: Conversation) -> None:
+        self._waiting.setdefault(conv.shop, {}).setdefault(conv.agent, {})[conv.conversation] = conv
+
+    def _leave(self, conv: Conversation) -> None:
+        agents = self._waiting.get(conv.shop, {})
+        rounds = agents.get(conv.agent)
+        if rounds is not None and rounds.pop(conv.conversation, None) is not None and not rounds:
+            del agents[conv.agent]
+
+    def _check_waiting(self, shop: str, agent: str) -> None:
+        if self.limits is not None and self.waiting_count(shop, agent) >= (
+            cap := self.limits.waiting_per_agent
+        ):
+            raise LimitExceeded(
+                f"agent {agent!r} has {cap} waiting conversations, the most allowed"
+                " (KEFU_MAX_WAITING_PER_AGENT)"
+            )
+
+    def _check_shop(self, shop: str) -> None:
+        if self.limits is not None and self._per_shop.get(shop, 0) >= (cap := self.limits.per_shop):
+            raise LimitExceeded(
+                f"shop {shop!r} has {cap} conversations in memory, the most allowed"
+                " (KEFU_MAX_CONVERSATIONS_PER_SHOP)"
+            )
 
     def _stage_of(self, platform: str, kind: str) -> int:
         return next(i for i, (_, k) in enumerate(self._thresholds[platform]) if k == kind)

@@ -5,9 +5,11 @@
 headers on a websocket, or ``Authorization: Bearer``). The feed sends one ``snapshot`` of the
 shop, then updates: ``timer`` (a waiting conversation's clock; level ``cleared`` removes it),
 ``kpi`` (an agent's figures today), ``audit`` (a flagged final check or an override),
-``agents`` (who is online) and ``orders`` (unpaid orders and their nudges). Clock, KPI and audit
-changes arrive from the service's observers as they happen; presence and orders change at a
-human pace with no single event to hook, so each feed compares them once a second.
+``agents`` (who is online) and ``orders`` (the unpaid orders that changed, with their nudges,
+and those no longer unpaid: never the whole list again, which was 6.3 MB at 20,000 orders).
+Clock, KPI and audit changes arrive from the service's observers as they happen; order changes
+are noted as they happen and sent once a second, coalesced; presence changes at a human pace with
+no single event to hook, so each feed compares it once a second.
 
 ``GET /api/audit`` exports the audit trail of a range of the shop's local dates as JSON or CSV.
 Both need a supervisor token; an agent's token gets ``forbidden`` (HTTP 403).
@@ -18,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import heapq
 import io
-from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
@@ -31,7 +33,7 @@ from aiohttp import WSCloseCode, web
 
 from server import protocol
 from server.core.kpi import KpiDay
-from server.core.nudges import OrderStatus
+from server.core.nudges import Order, OrderStatus
 from server.core.tracker import FOLLOW_UP, Push, SaveKpi
 from server.errors import BadField, Forbidden, NotAuthenticated
 from server.qa.labels import CATEGORY_LABELS
@@ -133,11 +135,17 @@ class Feed:
         self.overflowed = False
         self.date = ""
         self.online: list[str] = []
-        self.orders: list[dict[str, Any]] = []
+        self.shown: set[str] = set()  # the unpaid orders the page lists
+        self.closing: list[tuple[float, str]] = []  # when shown orders auto-close
+        self.changed: set[str] = set()  # orders changed since the last poll
 
     def __call__(self, event: str, payload: Any) -> None:
         """Called inside the service's handlers: filter and queue, nothing slow."""
         update: Update
+        if event == "order":
+            if payload[0] == self.shop:
+                self.changed.add(payload[1])
+            return
         if event == "audit" and payload.shop == self.shop:
             update = payload
         elif isinstance(payload, SaveKpi) and payload.kpi.shop == self.shop:
@@ -209,7 +217,10 @@ class Feed:
         self.overflowed = False
         self.date = today
         self.online = sorted(service.registry.online_agents(self.shop))
-        self.orders = self.unpaid_orders(now)
+        self.shown.clear()
+        self.closing.clear()
+        self.changed.clear()
+        unpaid = self.unpaid_orders(now)
         waiting = [
             self.timer_item(conv.conversation, now) for conv in service.tracker.waiting(self.shop)
         ]
@@ -230,7 +241,7 @@ class Feed:
             "online": self.online,
             "kpis": [self.frame(kpi) for kpi in sorted(kpis, key=lambda k: k.agent)],
             "audit": [audit_item(record, self.zone) for record in records[-RECENT_AUDIT:]],
-            "orders": {"unpaid": self.orders, "today": _today(outcomes)},
+            "orders": {"unpaid": unpaid, "today": _today(outcomes)},
         }
 
     def timer_item(self, conversation: str, now: float) -> dict[str, Any]:
@@ -264,50 +275,68 @@ class Feed:
         if online != self.online:
             self.online = online
             frames.append({"type": "agents", "online": online})
-        orders = self.unpaid_orders(now)
-        if orders != self.orders:
-            self.orders = orders
-            outcomes = await service.nudge_outcomes(self.shop, self.date)
-            frames.append({"type": "orders", "unpaid": orders, "today": _today(outcomes)})
+        changed, removed = self.order_changes(now)
+        if changed or removed:
+            today = {"today": _today(await service.nudge_outcomes(self.shop, self.date))}
+            frames.append({"type": "orders", "changed": changed, "removed": removed} | today)
         return frames
 
-    def unpaid_orders(self, now: float) -> list[dict[str, Any]]:
+    def order_changes(self, now: float) -> tuple[list[dict[str, Any]], list[str]]:
+        """The unpaid orders that changed since the last poll, and the shown ones no longer
+        unpaid (paid, closed, or past their auto-close): O(changes), not O(orders)."""
+        changed: list[dict[str, Any]] = []
+        gone: set[str] = set()
         book = self.service.nudges
-        nudges = defaultdict(list)
-        for nudge in book.nudges.values():
-            if nudge.shop == self.shop:
-                nudges[nudge.order].append(nudge)
+        for number in sorted(self.changed):
+            order = book.orders.get((self.shop, number))
+            if order is not None and order.status is OrderStatus.CREATED and order.closes_at > now:
+                changed.append(self.show(order))
+            elif number in self.shown:
+                gone.add(number)
+        self.changed.clear()
+        while self.closing and self.closing[0][0] <= now:
+            gone.add(heapq.heappop(self.closing)[1])
+        removed = sorted(number for number in gone if number in self.shown)
+        self.shown.difference_update(removed)
+        return changed, removed
+
+    def unpaid_orders(self, now: float) -> list[dict[str, Any]]:
         unpaid = sorted(
             (
                 order
-                for (shop, _), order in book.orders.items()
+                for (shop, _), order in self.service.nudges.orders.items()
                 if shop == self.shop
                 and order.status is OrderStatus.CREATED
                 and order.closes_at > now
             ),
             key=lambda order: (order.created_at, order.order),
         )
-        return [
-            {
-                "order": order.order,
-                "buyer": order.buyer,
-                "conversation": order.conversation,
-                "amount": order.amount,
-                "created_at": order.created_at,
-                "closes_at": order.closes_at,
-                "nudges": [
-                    {
-                        "attempt": n.attempt,
-                        "due_at": n.due_at,
-                        "state": n.state,
-                        "agent": n.agent,
-                        "outcome": n.outcome,
-                    }
-                    for n in sorted(nudges[order.order], key=lambda n: n.attempt)
-                ],
-            }
-            for order in unpaid
-        ]
+        return [self.show(order) for order in unpaid]
+
+    def show(self, order: Order) -> dict[str, Any]:
+        """An unpaid order as the page lists it, remembered as shown until it leaves."""
+        if order.order not in self.shown:
+            self.shown.add(order.order)
+            heapq.heappush(self.closing, (order.closes_at, order.order))
+        nudges = self.service.nudges.order_nudges(self.shop, order.order)
+        return {
+            "order": order.order,
+            "buyer": order.buyer,
+            "conversation": order.conversation,
+            "amount": order.amount,
+            "created_at": order.created_at,
+            "closes_at": order.closes_at,
+            "nudges": [
+                {
+                    "attempt": n.attempt,
+                    "due_at": n.due_at,
+                    "state": n.state,
+                    "agent": n.agent,
+                    "outcome": n.outcome,
+                }
+                for n in sorted(nudges, key=lambda n: n.attempt)
+            ],
+        }
 
 
 def _today(outcomes: dict[str, Any]) -> dict[str, int]:

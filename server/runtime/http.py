@@ -48,6 +48,7 @@ STATUS_BY_CODE = {
     "replayed_order": 409,
     "forbidden": 403,
     "not_found": 404,
+    "limit_exceeded": 429,
     "check_unavailable": 503,
     "store_unavailable": 503,
 }

@@ -22,6 +22,12 @@ class Metrics:
         self.errors = Counter(
             "kefu_errors", "Error frames and responses, by code.", ["code"], registry=self.registry
         )
+        self.suggestions_skipped = Counter(
+            "kefu_suggestions_skipped",
+            "Buyer lines that got no suggestions, by reason (budget: overran it; failed).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "kefu_handler_seconds",
             "Time to handle one client frame, by type.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,8 +22,16 @@ from server.core.mask import mask
 from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
 from server.core.suggest import SuggestContext
-from server.core.tracker import Conversation, Effect, Push, SaveConversation, SaveKpi, Tracker
-from server.errors import CheckUnavailable, KefuError, ProtocolError
+from server.core.tracker import (
+    Conversation,
+    Effect,
+    Limits,
+    Push,
+    SaveConversation,
+    SaveKpi,
+    Tracker,
+)
+from server.errors import BadField, CheckUnavailable, KefuError, ProtocolError
 from server.runtime.library import Library
 
 if TYPE_CHECKING:
@@ -37,7 +46,8 @@ log = logging.getLogger("kefu.service")
 
 Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # A live view (the supervisors' dashboard) told what happens: ("effect", tracker Effect) for
-# every clock and KPI change, ("audit", AuditRecord) for every flagged check and override.
+# every clock and KPI change, ("audit", AuditRecord) for every flagged check and override,
+# ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
 
 # A buyer complaining has an open after-sales round: no payment reminders for them (issue 6).
@@ -75,9 +85,17 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.registry = Registry(clock)
-        self.tracker = Tracker(config.timers, config.timezone, config.target_rate)
+        limits = Limits(
+            config.conversation_idle_s,
+            config.round_expire_s,
+            config.max_waiting_per_agent,
+            config.max_conversations_per_shop,
+        )
+        self.tracker = Tracker(config.timers, config.timezone, config.target_rate, limits)
         self.nudges = NudgeBook(
-            NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges})
+            NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges}),
+            config.order_idle_s,
+            config.max_orders_per_shop,
         )
         self.scheduler = Scheduler(self._next_wake, self._on_time, clock)
         self.complaints: dict[tuple[str, str], float] = {}
@@ -101,6 +119,7 @@ class Service:
             "focus": self.on_focus,
             "suggestion_used": self.on_suggestion_used,
             "ping": self.on_ping,
+            "state": self.on_state,
         }
 
     async def start(self, cluster: Cluster | None = None) -> None:
@@ -193,10 +212,12 @@ class Service:
             for key, flagged in self.flagged.items()
             if now - flagged[0] <= OVERRIDE_WINDOW_S
         }
+        self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
 
     def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""
         for effect in effects:
+            self._order_changed(effect.nudges if isinstance(effect, SaveNudges) else [effect.nudge])
             if isinstance(effect, SaveNudges):
                 self.store.save_nudges(effect.nudges, effect.order)
             else:
@@ -204,6 +225,10 @@ class Service:
                 task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
                 self.deliveries.add(task)
                 task.add_done_callback(self.deliveries.discard)
+
+    def _order_changed(self, nudges: Iterable[Nudge]) -> None:
+        for shop, order in {(nudge.shop, nudge.order) for nudge in nudges}:
+            self.notify("order", (shop, order))
 
     async def _deliver(self, claimed: Awaitable[bool], delivery: Deliver) -> None:
         try:
@@ -242,7 +267,7 @@ class Service:
     # --- session ----------------------------------------------------------------------------
 
     def welcome(self, session: Peer, resume: int | None) -> None:
-        """Attach the session, say ``welcome``, replay what it missed, and send the full state."""
+        """Attach the session, say ``welcome``, replay what it missed, send the first state page."""
         channel = self.registry.attach(session)
         replay = self.registry.replay(channel, resume) if resume is not None else []
         timers = self.config.timers[session.platform]
@@ -280,24 +305,54 @@ class Service:
         now = self.clock()
         self.apply_nudges(self.nudges.agent_connected(session.shop, session.agent, now, self))
 
-    def state_frame(self, session: Peer) -> dict[str, Any]:
-        now = self.clock()
+    def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
+        """The agent's waiting conversations, longest waiting first, one page of at most
+        ``KEFU_STATE_PAGE`` (so the frame always fits the send queue); ``next`` is the cursor
+        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process)."""
+        now, tracker, page = self.clock(), self.tracker, self.config.state_page
+        # (started, id, conversation) triples: no key function call per round (20,000 rounds
+        # in ~4 ms instead of ~12); ids are unique per agent, so conversations never compare.
+        keyed = (
+            (conv.round_started_at, conv.conversation, conv)
+            for conv in tracker.waiting(session.shop, session.agent)
+        )
+        if after is not None:
+            keyed = (item for item in keyed if item[:2] > after)
+        chosen = [conv for *_, conv in heapq.nsmallest(page + 1, keyed)]
         conversations = [
-            self.tracker.timer_frame(conv, self.tracker.level_of(conv), now)
-            for conv in self.tracker.waiting(session.shop, session.agent)
+            tracker.timer_frame(conv, tracker.level_of(conv), now) for conv in chosen[:page]
         ]
         for frame in conversations:
             del frame["type"]
-        kpi = self.tracker.kpi_today(session.shop, session.agent, now)
+        last = chosen[page - 1] if len(chosen) > page else None
+        nudges = self.nudges.delivered_to(session.shop, session.agent)
+        kpi = tracker.kpi_today(session.shop, session.agent, now)
         return {
             "type": "state",
-            "conversations": sorted(conversations, key=lambda c: c["started_at"]),
-            "nudges": [
-                self.nudges.frame(nudge)
-                for nudge in self.nudges.delivered_to(session.shop, session.agent)
-            ],
+            "conversations": conversations,
+            "waiting_total": tracker.waiting_count(session.shop, session.agent),
+            "next": None if last is None else f"{last.round_started_at!r} {last.conversation}",
+            "nudges": [self.nudges.frame(nudge) for nudge in nudges[:page]],
+            "nudges_total": len(nudges),
             "kpi": kpi.report(self.config.target_rate),
         }
+
+    async def on_state(self, session: Peer, message: dict[str, Any]) -> None:
+        """A page of the state: the one after the cursor ``after`` (a ``next`` it was sent)."""
+        after = message.get("after")
+        cursor = None
+        if after is not None:
+            started, _, conversation = after.partition(" ")
+            try:
+                cursor = (float(started), conversation)
+            except ValueError:
+                raise BadField(
+                    f"field 'after' of 'state' must be a 'next' cursor, got {protocol.quote(after)}"
+                ) from None
+        frame = self.state_frame(session, cursor)
+        if "id" in message:
+            frame["ref"] = message["id"]
+        self.registry.reply(session, frame)
 
     def detach(self, session: Peer) -> None:
         self.registry.detach(session)
@@ -327,7 +382,23 @@ class Service:
             return now
         return float(ts)
 
+    async def _known(self, shop: str, conversation: str) -> bool:
+        """Whether the conversation exists: in memory, or reloaded now from the store (it left
+        memory when idle). Raises ``limit_exceeded`` when its shop cannot take it back."""
+        key = (shop, conversation)
+        if key in self.tracker.conversations:
+            return True
+        # Left memory since the last flush: the unwritten copy is the newest.
+        conv = self._dirty_conversations.get(key) or await self.store.load_conversation(*key)
+        if key in self.tracker.conversations:
+            return True  # another connection took it back while the store answered
+        if conv is None:
+            return False
+        self.tracker.reload(conv, self.clock())
+        return True
+
     async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
+        known = await self._known(session.shop, message["conversation"])
         ts = self._line_time(message)
         args = (
             session.shop,
@@ -338,7 +409,7 @@ class Service:
             ts,
         )
         if message["from"] == "buyer":
-            first = (session.shop, message["conversation"]) not in self.tracker.conversations
+            first = not known
             now = self.clock()
             not_before = now + HISTORY_GRACE_S if ts < now - HISTORY_GRACE_S else None
             self.apply(self.tracker.buyer_message(*args, not_before))
@@ -389,17 +460,18 @@ class Service:
 
     async def apply_order(self, event: OrderEvent) -> bool:
         async with self.order_lock:
-            if (event.shop, event.order) not in self.nudges.orders:
-                # Past its close window an order is not in memory: compare with the stored one,
-                # so a late or replayed ``created`` never turns a paid order back into unpaid.
+            if not self.nudges.knows(event.shop, event.order):
+                # It may have left memory once settled: a repeat or stale event must still
+                # meet the order as stored, not start an unpaid one afresh.
                 stored = await self.store.load_order(event.shop, event.order)
                 if stored is not None:
-                    self.nudges.restore([stored], [])
+                    self.nudges.reload(stored)
             change = self.nudges.prepare(event, self.clock())
             if change is None:
                 return False
             await self.store.save_nudges(change.nudges, change.order)
             self.nudges.commit(change)
+        self.notify("order", (event.shop, event.order))
         self.scheduler.poke()
         return True
 
@@ -413,14 +485,17 @@ class Service:
             self.clock(),
         )
         await self.store.save_nudges(saved.nudges, saved.order)
+        self._order_changed(saved.nudges)
         self.scheduler.poke()
         self._ack(session, message)
 
     async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:
-        """An agent's day: live here, or from the store when another process owns the shop."""
+        """An agent's day: live here, or from the store when another process owns the shop or
+        the day is past (memory keeps only yesterday and today)."""
+        kpi = None
         if self.cluster is None or self.cluster.owns(shop):
-            kpi = self.tracker.kpi(shop, agent, date)
-        else:
+            kpi = self.tracker.kpis.get((shop, agent, date))
+        if kpi is None:
             stored = [k for k in await self.store.load_kpis(shop, date) if k.agent == agent]
             kpi = stored[0] if stored else KpiDay(shop, agent, date)
         return kpi.report(self.config.target_rate)
@@ -459,9 +534,28 @@ class Service:
             usage=self.usage.get(shop, {}),
             fill=fill,
         )
+        # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): only
+        # its start is tokenised, and a missed budget gives no suggestions rather than a stall.
+        # Either way the line itself is taken: its clock was started before this.
+        text = message["text"][: self.config.suggest_max_chars]
+        started = time.perf_counter()
+        try:
+            found = self.library.suggester.suggest(text, context)
+        except Exception:
+            log.exception("suggestions failed", extra=session.labels())
+            self.metrics.suggestions_skipped.labels("failed").inc()
+            return []
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if elapsed_ms > self.config.suggest_budget_ms:
+            log.warning(
+                "suggestions overran their budget",
+                extra={**session.labels(), "elapsed_ms": round(elapsed_ms, 1), "chars": len(text)},
+            )
+            self.metrics.suggestions_skipped.labels("budget").inc()
+            return []
         return [
             {"phrase": s.phrase, "category": s.category, "text": s.text, "score": round(s.score, 3)}
-            for s in self.library.suggester.suggest(message["text"], context)
+            for s in found
         ]
 
     def check(self, text: str, platform: str, free_shipping: bool) -> list[Violation]:

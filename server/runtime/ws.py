@@ -143,6 +143,9 @@ class WebsocketServer:
             kind = await service.receive(session, frame)
             metrics.handled(kind, time.perf_counter() - started)
             await session.flush()
+            # Frames already received come out of the connection without waiting: yield, so a
+            # client sending a burst takes turns with every other connection, frame by frame.
+            await asyncio.sleep(0)
 
     async def _relay(self, conn: ServerConnection, session: Session) -> None:
         """A gateway session: the shop's owner, another process, handles every frame."""

@@ -58,6 +58,10 @@ class Store(abc.ABC):
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         """Every conversation with an open round or a pending follow-up (of ``shop`` if given)."""
 
+    @abc.abstractmethod
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        """One conversation as last saved, whatever its state (it left memory), or None."""
+
     # KPIs
 
     @abc.abstractmethod

@@ -40,6 +40,10 @@ class MemoryStore(Store):
             and shop in (None, conv.shop)
         ]
 
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        conv = self.conversations.get((shop, conversation))
+        return dataclasses.replace(conv) if conv is not None else None
+
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
         self.kpis[kpi.key] = dataclasses.replace(kpi)
         return WRITTEN

@@ -217,6 +217,11 @@ class RedisStore(Store):
         conversations = [Conversation(**orjson.loads(raw)) for raw in records]
         return [c for c in conversations if shop in (None, c.shop)]
 
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        async with self._reading() as redis:
+            raw = cast(bytes | None, await redis.hget(CONVERSATIONS, _id(shop, conversation)))
+        return Conversation(**orjson.loads(raw)) if raw is not None else None
+
     # --- KPIs -------------------------------------------------------------------------------
 
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:

@@ -304,10 +304,15 @@ class SQLiteStore(Store):
             "AND (? IS NULL OR shop = ?)",
             (shop, shop),
         )
-        return [
-            Conversation(s, c, b, p, a, r, stage, bool(d), bool(f), asked)
-            for s, c, b, p, a, r, stage, d, f, asked in rows
-        ]
+        return [_conversation(row) for row in rows]
+
+    async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
+        rows = await self._read(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE shop = ? AND conversation = ?",
+            (shop, conversation),
+        )
+        return _conversation(rows[0]) if rows else None
 
     # --- KPIs -------------------------------------------------------------------------------
 
@@ -463,6 +468,14 @@ class SQLiteStore(Store):
             (shop, shop, since),
         )
         return [_order(row) for row in orders], [FiredNudge(*row) for row in fired]
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    shop, conversation, buyer, platform, agent, started, stage, decided, first, asked = row
+    return Conversation(
+        shop, conversation, buyer, platform, agent, started, stage, bool(decided), bool(first),
+        asked,
+    )  # fmt: skip
 
 
 def _order(row: tuple[Any, ...]) -> Order:

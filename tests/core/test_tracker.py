@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.core.kpi import KpiDay, misses_left
-from server.core.tracker import Push, SaveKpi, Tracker
+from server.core.tracker import Limits, Push, SaveKpi, Tracker
 from server.settings import DEFAULT_TIMERS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -204,3 +204,40 @@ def test_forgetting_a_shop_silences_its_clocks():
     assert list(t.conversations) == [("s2", "c1")]
     assert t.kpi("s1", "alice", "2026-11-16").rounds == 0
     assert pushes(t.advance(start + 20)) == [("bob", "warn", 20.0)]
+
+
+LIMITS = Limits(idle_s=600.0, expire_s=86400.0, waiting_per_agent=10, per_shop=100)
+
+
+def test_a_conversation_leaves_after_its_follow_up_and_the_idle_time():
+    t = Tracker(DEFAULT_TIMERS, "Asia/Shanghai", 0.9, LIMITS)
+    start = at(10)
+    buyer(t, start)
+    reply(t, start + 5, "请问您要什么颜色呢？")
+    follow_up = start + 5 + DEFAULT_TIMERS["jd"].follow_up_s
+    assert pushes(t.advance(follow_up)) == [("alice", "follow_up", 900.0)]
+    assert ("s1", "c1") in t.conversations
+    assert t.next_wake() == follow_up + 600
+    assert t.advance(follow_up + 600) == []
+    assert ("s1", "c1") not in t.conversations and t.next_wake() is None
+
+
+def test_a_handed_over_round_moves_between_the_agents_waiting_lists():
+    t = Tracker(DEFAULT_TIMERS, "Asia/Shanghai", 0.9, LIMITS)
+    buyer(t, at(10))
+    buyer(t, at(10, second=1), agent="amy")
+    assert [c.conversation for c in t.waiting("s1", "amy")] == ["c1"]
+    assert (t.waiting_count("s1", "alice"), list(t.waiting("s1"))) == (
+        0,
+        [t.conversations[("s1", "c1")]],
+    )
+    reply(t, at(10, second=2), agent="amy")
+    assert list(t.waiting("s1")) == []
+
+
+def test_past_kpi_days_are_forgotten_and_today_kept():
+    t = tracker()
+    buyer(t, at(10, day=15))
+    buyer(t, at(10, day=16), conversation="c2")
+    t.forget_days_before("2026-11-16")
+    assert [key[2] for key in t.kpis] == ["2026-11-16"]

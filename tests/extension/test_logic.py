@@ -140,6 +140,17 @@ def test_resync_drops_local_state_before_the_state_frame(plain_page: Page) -> No
     )
 
 
+def test_a_later_state_page_adds_to_the_first(plain_page: Page) -> None:
+    load(plain_page, "background/state.js")
+    first = {"type": "state", "seq": 11, "conversations": [timer(0, "c1", "warn")], "nudges": [],
+             "kpi": {"rounds": 2}, "waiting_total": 2, "next": "998.0 c1"}  # fmt: skip
+    page = {"type": "state", "seq": 12, "ref": "s2", "conversations": [timer(0, "c2", "due")],
+            "nudges": [], "kpi": {"rounds": 2}, "waiting_total": 2, "next": None}  # fmt: skip
+    state = reduce(plain_page, [WELCOME, first, page])
+    assert sorted(state["conversations"]) == ["c1", "c2"]
+    assert state["kpi"] == {"rounds": 2}
+
+
 def test_nudges_are_kept_once_per_id(plain_page: Page) -> None:
     load(plain_page, "background/state.js")
     first = {

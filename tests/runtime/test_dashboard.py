@@ -157,16 +157,34 @@ async def test_feed_lists_unpaid_orders_and_their_nudges(clocked):
                  "conversation": "c1", "amount": "99.00"}  # fmt: skip
         await agent.request(order)
         orders = await feed.recv_type("orders")
-        (unpaid,) = orders["unpaid"]
+        (unpaid,) = orders["changed"]
         assert (unpaid["order"], unpaid["buyer"], unpaid["amount"]) == ("A100", "tom", "99.00")
         assert [(n["attempt"], n["state"]) for n in unpaid["nudges"]] == [
             (1, "pending"), (2, "pending"), (3, "pending"),
         ]  # fmt: skip
-        assert orders["today"] == {"nudged": 0, "paid": 0}
-        await agent.request({**order, "id": "o2", "status": "paid"})
+        assert (orders["removed"], orders["today"]) == ([], {"nudged": 0, "paid": 0})
+        # Only the changes go out (issue 14): another order is sent alone, a paid one as removed.
+        await agent.request({**order, "id": "o2", "order": "A101"})
+        assert [o["order"] for o in (await feed.recv_type("orders"))["changed"]] == ["A101"]
+        await agent.request({**order, "id": "o3", "status": "paid"})
         assert await feed.recv_type("orders") == {
-            "type": "orders", "unpaid": [], "today": {"nudged": 0, "paid": 0},
+            "type": "orders", "changed": [], "removed": ["A100"], "today": {"nudged": 0, "paid": 0},
         }  # fmt: skip
+
+
+async def test_feed_removes_an_unpaid_order_once_it_auto_closes(clocked):
+    server, clock = clocked
+    async with live(server) as feed, client(server.ws_url, "tok-a1") as agent:
+        await feed.recv()
+        await agent.request({"type": "order", "id": "o1", "order": "A100", "buyer": "tom",
+                             "status": "created"})  # fmt: skip
+        assert [o["order"] for o in (await feed.recv_type("orders"))["changed"]] == ["A100"]
+        clock.jump(server.service.nudges.policy.close_after_s - 1)  # three days on: a new date
+        snapshot = await feed.recv_type("snapshot")
+        assert [o["order"] for o in snapshot["orders"]["unpaid"]] == ["A100"]
+        clock.jump(2)
+        orders = await feed.recv_type("orders")
+        assert (orders["changed"], orders["removed"]) == ([], ["A100"])
 
 
 async def test_feed_is_for_supervisors_only(server):
@@ -346,6 +364,15 @@ async def test_dashboard_page_updates_live_without_reloading(clocked, browser_pa
         await expect(page.locator("#audit li .tag")).to_have_text(["广告法用语"])
         await agent.request({**AGENT_LINE, "id": "m2", "text": "有的亲，XL有货"})
         await expect(rows).to_have_count(0)
+        # Orders arrive as changes, merged into the list (issue 14).
+        order = {"type": "order", "buyer": "tom", "status": "created", "conversation": "c1"}
+        await agent.request({**order, "id": "o1", "order": "A100"})
+        await agent.request({**order, "id": "o2", "order": "A101"})
+        orders = page.locator("#orders tbody tr")
+        await expect(orders).to_have_count(2)
+        await agent.request({**order, "id": "o3", "order": "A100", "status": "paid"})
+        await expect(orders).to_have_count(1)
+        await expect(orders.locator("td").first).to_have_text("A101")
     await expect(page.locator("#online li")).to_have_count(0)
     assert errors == []
 

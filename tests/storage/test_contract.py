@@ -151,6 +151,21 @@ async def test_orders_and_nudges_commit_together_and_reload(store, make_store):
     await store.close()
 
 
+async def test_one_conversation_or_order_loads_whatever_its_state(store, make_store):
+    """What left memory comes back as stored (issue 14): closed ones too, absent ones as None."""
+    idle = Conversation("s1", "c3", "b3", "pdd", "bob", None, 0, False, False, None)
+    await store.save_conversation(idle)
+    await store.save_nudges([], order("o2", OrderStatus.PAID))
+    await store.save_nudges([], order("o3", closes_at=100.0))
+    store = await reopen(store, make_store)
+    assert await store.load_conversation("s1", "c3") == idle
+    assert await store.load_conversation("s2", "c3") is None
+    assert await store.load_order("s1", "o2") == order("o2", OrderStatus.PAID)
+    assert await store.load_order("s1", "o3") == order("o3", closes_at=100.0)
+    assert await store.load_order("s1", "o9") is None
+    await store.close()
+
+
 async def test_loads_can_be_limited_to_one_shop(store):
     mine = Conversation("s1", "c1", "b1", "jd", "alice", 100.0)
     theirs = Conversation("s2", "c1", "b1", "jd", "bob", 100.0)

@@ -218,7 +218,12 @@
       renderAgents();
     },
     orders(frame) {
-      view.orders = { unpaid: frame.unpaid, today: frame.today };
+      // Only what changed: merge it into the list the snapshot gave.
+      const unpaid = new Map(view.orders.unpaid.map((order) => [order.order, order]));
+      for (const order of frame.changed) unpaid.set(order.order, order);
+      for (const number of frame.removed) unpaid.delete(number);
+      const byAge = (a, b) => a.created_at - b.created_at || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0);
+      view.orders = { unpaid: [...unpaid.values()].sort(byAge), today: frame.today };
       renderOrders();
     },
   };
