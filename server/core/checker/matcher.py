@@ -1,8 +1,9 @@
-"""The compiled rule set: one shared automaton for every term, regexes only for patterns.
+"""The compiled rule set: one shared automaton for every term and cue, regexes only for patterns.
 
-A check normalises the draft once (``compact``), runs the automaton over it, runs the few regexes
-that are in force, and only when something matched does the slower work: exceptions, mapping
-back to original offsets, de-duplication. Clean drafts, the common case, stop early.
+A check normalises the draft once (``compact``), runs the automaton over it (rule terms, regex
+triggers and the terms of every cue family in force), composes cue hits into rule hits, runs the
+few regexes that are in force, and only when something matched does the slower work: exceptions,
+mapping back to original offsets, de-duplication. Clean drafts, the common case, stop early.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, pairwise, product
 
 import ahocorasick_rs
 
-from server.core.checker.model import CheckContext, Rule, Violation
+from server.core.checker.model import CheckContext, CueFamily, Rule, Violation
 from server.core.checker.normalize import BOUNDARIES, compact, deleted_positions, original_index
 from server.core.checker.offsets import astral_positions, utf16_index
 
@@ -28,12 +29,25 @@ _DEFAULT_CONTEXT = CheckContext()
 _Hit = tuple[int, int, int, str | None]
 
 
-# What one automaton pattern means for one rule, a plain tuple because the check loop unpacks
-# it for every match: (rule index, is a trigger (gates the rule's regexes instead of being a
-# violation), the rewrite, starts with a Latin letter). A Latin start must not follow a Latin
-# letter (``sb`` is not in ``usb``); the end is not checked, since ``vx`` followed by the WeChat
-# id (``vxkefu888``) is the evasion to catch.
-_Entry = tuple[int, bool, str | None, bool]
+# What one automaton pattern means for one rule or family, a plain tuple because the check loop
+# unpacks it for every match: (rule or family index, kind, the rewrite, starts with a Latin
+# letter). A Latin start must not follow a Latin letter (``sb`` is not in ``usb``); the end is
+# not checked, since ``vx`` followed by the WeChat id (``vxkefu888``) is the evasion to catch.
+_Entry = tuple[int, int, str | None, bool]
+_TERM, _TRIGGER, _CUE = 0, 1, 2  # a violation; gates the rule's regexes; a cue family's term
+
+# Cue hits of one check: family index → (start, end) in compact coordinates, in text order.
+Cues = dict[int, list[tuple[int, int]]]
+UNLESS_REACH = 12  # characters around a hit (within its clause) where ``unless`` cues count
+DESPITE_REACH = 4  # a ``despite`` cue ending at most this far before a hit keeps it
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What ``RuleSet.explain`` reports: cue hits, and each rule that fired or was excepted."""
+
+    cues: dict[str, list[str]]  # family → the cue words found, in text order
+    events: list[str]  # one line per composition or hit: fired, too far, excepted by what
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,8 @@ class _Plan:
     """What runs for one context: the rules in force and their always-on regexes."""
 
     active: tuple[bool, ...]
+    families: tuple[bool, ...]  # cue families some rule in force composes or is excepted by
+    composed: tuple[int, ...]  # rules in force with a composition
     patterns: tuple[tuple[int, re.Pattern[str]], ...]  # of rules without triggers: run every time
     raw_patterns: tuple[tuple[int, re.Pattern[str]], ...]  # likewise
     whole_reply: tuple[int, ...]  # rules that judge the reply as a whole
@@ -49,18 +65,32 @@ class _Plan:
 class RuleSet:
     """Compiled rule packs; :meth:`check` is a pure function of (rules, text, context)."""
 
-    def __init__(self, rules: tuple[Rule, ...], version: str) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...], version: str, families: tuple[CueFamily, ...] = ()
+    ) -> None:
         self.rules = rules
         self.version = version
+        self.families = families
+        family_index = {family.name: index for index, family in enumerate(families)}
+        # Per rule: its compositions and unless families as family indices.
+        self._compose = tuple(
+            tuple(tuple(family_index[name] for name in names) for names in rule.compose)
+            for rule in rules
+        )
+        self._unless = tuple(tuple(family_index[name] for name in rule.unless) for rule in rules)
+        self._despite = tuple(tuple(family_index[name] for name in rule.despite) for rule in rules)
         entries: dict[str, list[_Entry]] = {}
         for index, rule in enumerate(rules):
             for term in rule.terms:
                 suggestion = term.suggestion or rule.suggestion
                 latin = term.normalized[0] in _LATIN
-                entries.setdefault(term.normalized, []).append((index, False, suggestion, latin))
+                entries.setdefault(term.normalized, []).append((index, _TERM, suggestion, latin))
             for trigger in rule.triggers:
                 # A trigger only opens the gate to regexes, which check their own boundaries.
-                entries.setdefault(trigger, []).append((index, True, None, False))
+                entries.setdefault(trigger, []).append((index, _TRIGGER, None, False))
+        for index, family in enumerate(families):
+            for cue in family.terms:
+                entries.setdefault(cue, []).append((index, _CUE, None, cue[0] in _LATIN))
         self._entries = tuple(tuple(group) for group in entries.values())
         self._automaton = (
             ahocorasick_rs.AhoCorasick(
@@ -74,23 +104,45 @@ class RuleSet:
 
     def check(self, text: str, context: CheckContext = _DEFAULT_CONTEXT) -> list[Violation]:
         """Every violation in ``text``, sorted by start (UTF-16 offsets of ``text``)."""
+        return self._check(text, context, None)
+
+    def explain(self, text: str, context: CheckContext = _DEFAULT_CONTEXT) -> Trace:
+        """Which cues matched in ``text`` and why each rule fired or was excepted (for authors)."""
+        trace = Trace({}, [])
+        self._check(text, context, trace)
+        return trace
+
+    def _check(self, text: str, context: CheckContext, trace: Trace | None) -> list[Violation]:
         plan = self._plans.get(context) or self._plan(context)
         folded = compact(text)
         hits: list[_Hit] = []
         triggered: set[int] = set()
-        active = plan.active
+        cues: Cues = {}
+        active, families = plan.active, plan.families
         if self._automaton is not None:
             entries = self._entries
             for pattern, start, end in self._automaton.find_matches_as_indexes(
                 folded, overlapping=True
             ):
-                for index, trigger, suggestion, latin in entries[pattern]:
-                    if not active[index] or (latin and start and folded[start - 1] in _LATIN):
+                for index, kind, suggestion, latin in entries[pattern]:
+                    if latin and start and folded[start - 1] in _LATIN:
                         continue
-                    if trigger:
+                    if kind == _CUE:
+                        if families[index]:
+                            cues.setdefault(index, []).append((start, end))
+                    elif not active[index]:
+                        continue
+                    elif kind == _TRIGGER:
                         triggered.add(index)
                     else:
                         hits.append((start, end, index, suggestion))
+        if trace is not None:
+            for family, spans in sorted(cues.items()):
+                words = [folded[start:end] for start, end in spans]
+                trace.cues[self.families[family].name] = words
+        if cues:
+            for index in plan.composed:
+                self._add_compositions(hits, folded, cues, index, trace)
         for index, regex in plan.patterns:
             _add_regex_hits(hits, regex, folded, index)
         raw_hits: list[_Hit] = []
@@ -107,13 +159,57 @@ class RuleSet:
                 hits.append((0, len(folded), index, None))
         if not hits and not raw_hits:
             return []
-        return self._report(text, folded, hits, raw_hits)
+        return self._report(text, folded, hits, raw_hits, cues, trace)
+
+    def _add_compositions(
+        self, hits: list[_Hit], folded: str, cues: Cues, index: int, trace: Trace | None
+    ) -> None:
+        """Hits of rule ``index`` where one of its compositions of cue families occurs.
+
+        Every family of an alternative must have a hit; of all combinations, those whose span
+        (first start to last end) fits the rule's window, crosses no clause boundary outside
+        ``across``, has no cue lying inside another and, for an ordered rule, follows the listed
+        order, become hits.
+        """
+        rule = self.rules[index]
+        for alternative in self._compose[index]:
+            if not all(family in cues for family in alternative):
+                continue
+            fired = False
+            for spans in product(*(cues[family] for family in alternative)):
+                start = min(span[0] for span in spans)
+                end = max(span[1] for span in spans)
+                if end - start > rule.window:
+                    continue
+                if rule.ordered and any(a[0] > b[0] for a, b in pairwise(spans)):
+                    continue
+                if _nested(spans):
+                    continue  # 到付 inside 货到付款 is not a second cue; 不开 + 开票 may overlap
+                if _crosses(folded, start, end, rule.across):
+                    continue
+                hits.append((start, end, index, None))
+                fired = True
+            if trace is not None:
+                names = " + ".join(self.families[family].name for family in alternative)
+                verdict = "composed" if fired else "too far apart, out of order or across a clause"
+                trace.events.append(f"{rule.id}: {names}: {verdict}")
 
     def _plan(self, context: CheckContext) -> _Plan:
         active = tuple(rule.applies(context) for rule in self.rules)
         in_force = [(index, rule) for index, rule in enumerate(self.rules) if active[index]]
+        used = {
+            family
+            for index, _ in in_force
+            for family in (
+                *self._unless[index],
+                *self._despite[index],
+                *(f for alternative in self._compose[index] for f in alternative),
+            )
+        }
         plan = _Plan(
             active=active,
+            families=tuple(index in used for index in range(len(self.families))),
+            composed=tuple(index for index, rule in in_force if rule.compose),
             patterns=tuple(
                 (index, regex)
                 for index, rule in in_force
@@ -134,14 +230,32 @@ class RuleSet:
         return plan
 
     def _report(
-        self, text: str, folded: str, hits: list[_Hit], raw_hits: list[_Hit]
+        self,
+        text: str,
+        folded: str,
+        hits: list[_Hit],
+        raw_hits: list[_Hit],
+        cues: Cues,
+        trace: Trace | None,
     ) -> list[Violation]:
         deleted = deleted_positions(text) if len(folded) != len(text) else []
         spans: list[_Hit] = list(raw_hits)
         for start, end, index, suggestion in hits:
-            exceptions = self.rules[index].exception_regex
+            rule = self.rules[index]
+            exceptions = rule.exception_regex
             if exceptions is not None and _excepted(exceptions, folded, start, end):
+                if trace is not None:
+                    trace.events.append(f"{rule.id}: {folded[start:end]}: excepted (exception)")
                 continue
+            clearing = self._unless[index] and self._clearing_cue(cues, index, folded, start, end)
+            if clearing:
+                if trace is not None:
+                    trace.events.append(
+                        f"{rule.id}: {folded[start:end]}: excepted by cue {clearing}"
+                    )
+                continue
+            if trace is not None:
+                trace.events.append(f"{rule.id}: {folded[start:end]}: fired ({rule.severity})")
             if deleted:
                 start, end = original_index(deleted, start), original_index(deleted, end - 1) + 1
             spans.append((start, end, index, suggestion))
@@ -162,6 +276,28 @@ class RuleSet:
                 )
             )
         return violations
+
+    def _clearing_cue(self, cues: Cues, index: int, folded: str, start: int, end: int) -> str:
+        """``family:word`` of an unless cue of rule ``index`` near the hit, or "".
+
+        Near means within UNLESS_REACH characters and in the same clause as the hit (a boundary
+        the rule composes ``across`` does not end it). A ``despite`` cue just before the hit
+        (``加我`` before ``微信``) keeps it whatever follows.
+        """
+        across = self.rules[index].across
+        for family in self._despite[index]:
+            for _, cue_end in cues.get(family, ()):
+                if start - DESPITE_REACH <= cue_end <= start and not _crosses(
+                    folded, cue_end, start, ""
+                ):
+                    return ""
+        for family in self._unless[index]:
+            for cue_start, cue_end in cues.get(family, ()):
+                if cue_end < start - UNLESS_REACH or cue_start > end + UNLESS_REACH:
+                    continue
+                if not _crosses(folded, min(cue_start, start), max(cue_end, end), across):
+                    return f"{self.families[family].name}:{folded[cue_start:cue_end]}"
+        return ""
 
     def _deduplicate(self, spans: list[_Hit]) -> list[_Hit]:
         """Drop a hit inside another of its category; join hits of one rule that overlap.
@@ -189,6 +325,21 @@ class RuleSet:
             else:
                 chosen.append(span)
         return chosen
+
+
+def _nested(spans: tuple[tuple[int, int], ...]) -> bool:
+    """Whether one of the cue spans lies inside another (or two are the same place)."""
+    return any(
+        a[0] <= b[0] and b[1] <= a[1]
+        for i, a in enumerate(spans)
+        for j, b in enumerate(spans)
+        if i != j
+    )
+
+
+def _crosses(folded: str, start: int, end: int, across: str) -> bool:
+    """Whether ``folded[start:end]`` holds a clause boundary that is not one of ``across``."""
+    return any(char in BOUNDARIES and char not in across for char in folded[start:end])
 
 
 def _add_regex_hits(hits: list[_Hit], regex: re.Pattern[str], text: str, rule: int) -> None:

@@ -67,6 +67,20 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
+class CueFamily:
+    """A named set of terms that means one thing (an object, a refusal, a reward…).
+
+    Families are the words rules are composed of (``compose``) and the context that clears a hit
+    (``unless``); their terms share the one automaton with every rule's terms.
+    """
+
+    name: str
+    terms: tuple[str, ...]  # normalised
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One validated rule of a rule pack (the format is documented in phrases/banned/README.md)."""
 
@@ -88,6 +102,15 @@ class Rule:
     when: tuple[tuple[str, bool], ...] = ()  # (context field, required value)
     shorter_than: int | None = None  # whole reply: fewer meaningful characters than this
     only_chars: str | None = None  # whole reply: made of nothing but these characters
+    # Composition: each alternative is a tuple of cue family names that must all occur within
+    # ``window`` characters, without a clause boundary other than those in ``across``, and, when
+    # ``ordered``, in the listed order.
+    compose: tuple[tuple[str, ...], ...] = ()
+    ordered: bool = False
+    window: int = 8
+    across: str = ""
+    unless: tuple[str, ...] = ()  # cue families: one near a hit (same clause) clears it
+    despite: tuple[str, ...] = ()  # cue families: one right before a hit keeps it (加我微信零钱)
     file: str = ""
     line: int = 0
 
