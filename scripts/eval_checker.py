@@ -184,7 +184,8 @@ def evaluate_real(rules: RuleSet, data: Path) -> None:
                 print(f"  missing real line: {label['file']}:{label['line']}:{label['part']}")
             elif line.split == split:
                 rows.append((line.text, CheckContext(platform=line.platform), label["expect"]))
-        print_score(f"real lines labelled by reference, {split} split ({len(rows)})", score(rules, rows))
+        title = f"real lines labelled by reference, {split} split ({len(rows)})"
+        print_score(title, score(rules, rows))
     blocked = []
     counts: Counter[str] = Counter()
     for line in lines:

@@ -80,7 +80,7 @@ class CueFamily:
     line: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Rule:
     """One validated rule of a rule pack (the format is documented in phrases/banned/README.md)."""
 
@@ -97,14 +97,21 @@ class Rule:
     exceptions: tuple[str, ...] = ()  # normalised terms
     exception_patterns: tuple[re.Pattern[str], ...] = ()
     # The exceptions and exception patterns in one regex: alternative i captures as group i + 1
-    # in a lookahead, so one search finds every exception starting at a position.
+    # in a lookahead, so one match finds every exception starting at a position; the gate is
+    # their plain alternation, which the regex engine can search fast (a pattern opening with a
+    # lookahead gets no first-character scan) to find the positions worth matching.
     exception_regex: re.Pattern[str] | None = None
+    exception_gate: re.Pattern[str] | None = None
+    # When every exception's first characters are known: a class finding them, and for each
+    # first character the exceptions (compiled alone) that can start with it.
+    exception_first: re.Pattern[str] | None = None
+    exception_by_char: dict[str, tuple[re.Pattern[str], ...]] | None = None
     when: tuple[tuple[str, bool], ...] = ()  # (context field, required value)
     shorter_than: int | None = None  # whole reply: fewer meaningful characters than this
     only_chars: str | None = None  # whole reply: made of nothing but these characters
-    # Composition: each alternative is a tuple of cue family names that must all occur within
-    # ``window`` characters, without a clause boundary other than those in ``across``, and, when
-    # ``ordered``, in the listed order.
+    # Composition: each alternative is a pair of cue family names whose cues must both occur
+    # within ``window`` characters, without a clause boundary other than those in ``across``,
+    # and, when ``ordered``, in the listed order.
     compose: tuple[tuple[str, ...], ...] = ()
     ordered: bool = False
     window: int = 8

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import yaml
 
+from server.core.checker.firstchars import char_class, first_chars
 from server.core.checker.model import (
     CATEGORIES,
     CONDITIONS,
@@ -188,8 +189,8 @@ class _Pack:
 
         def alternative(node: yaml.Node) -> tuple[str, ...]:
             names = self.each(node, "compose", family)
-            if len(names) < 2:
-                raise self.error(node, "a composition needs two cue families or more")
+            if len(names) != 2:
+                raise self.error(node, f"a composition is a pair of cue families, got {len(names)}")
             return names
 
         def composition(node: yaml.Node) -> tuple[tuple[str, ...], ...]:
@@ -217,6 +218,8 @@ class _Pack:
             lambda n: self.each(n, "exception_patterns", exception_pattern),
             no_patterns,
         )
+        gate = _gate(exceptions, exception_patterns)
+        by_char = _by_first_char(exceptions, exception_patterns)
         rule = Rule(
             id=rule_id,
             category=self.choice(fields["category"][1], "category", CATEGORIES),
@@ -233,6 +236,9 @@ class _Pack:
             exceptions=exceptions,
             exception_patterns=exception_patterns,
             exception_regex=_joined(exceptions, exception_patterns),
+            exception_gate=gate,
+            exception_first=char_class(frozenset(by_char)) if by_char else None,
+            exception_by_char=by_char,
             when=get("when", self.conditions, ()),
             shorter_than=get("shorter_than", lambda n: self.count(n, "shorter_than"), None),
             only_chars=get("only_chars", lambda n: self.normalized(n, "only_chars"), None),
@@ -281,11 +287,39 @@ class _Pack:
         return rules, families
 
 
+def _alternatives(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> list[str]:
+    return [re.escape(term) for term in terms] + [pattern.pattern for pattern in patterns]
+
+
+def _by_first_char(
+    terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
+) -> dict[str, tuple[re.Pattern[str], ...]] | None:
+    """Each exception compiled alone, filed under the characters it can start with.
+
+    None when some exception's first characters are unknown (the joined regex is searched then).
+    """
+    table: dict[str, list[re.Pattern[str]]] = {}
+    for alternative in _alternatives(terms, patterns):
+        chars = first_chars(alternative)
+        if chars is None:
+            return None
+        compiled = re.compile(alternative)
+        for char in chars:
+            table.setdefault(char, []).append(compiled)
+    return {char: tuple(found) for char, found in table.items()} or None
+
+
+def _gate(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    """Any one exception: where a match of ``_joined`` may start."""
+    alternatives = _alternatives(terms, patterns)
+    return re.compile("|".join(f"(?:{a})" for a in alternatives)) if alternatives else None
+
+
 def _joined(
     terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
 ) -> re.Pattern[str] | None:
     """All exceptions in one regex: a gate needing one of them, then each in a lookahead group."""
-    alternatives = [re.escape(term) for term in terms] + [pattern.pattern for pattern in patterns]
+    alternatives = _alternatives(terms, patterns)
     if not alternatives:
         return None
     gate = "|".join(f"(?:{alternative})" for alternative in alternatives)
