@@ -83,6 +83,10 @@ class RuleSet:
         self._despite = tuple(tuple(family_index[name] for name in rule.despite) for rule in rules)
         # Clause boundaries a composition of each rule may not cross (None: it may cross all).
         self._boundaries = tuple(_boundary_regex(rule.across) for rule in rules)
+        # An unless cue reaches as far as the composition may, and across ``unless_across`` too.
+        self._unless_boundaries = tuple(
+            _boundary_regex(rule.across + rule.unless_across) for rule in rules
+        )
         terms: dict[str, list[tuple[int, str | None]]] = {}
         triggers: dict[str, list[int]] = {}
         cues: dict[str, list[int]] = {}
@@ -318,8 +322,8 @@ class RuleSet:
         """``family:word`` of an unless cue of rule ``index`` near the hit, or "".
 
         Near means within UNLESS_REACH characters and in the same clause as the hit (a boundary
-        the rule composes ``across`` does not end it). A ``despite`` cue just before the hit
-        (``加我`` before ``微信``) keeps it whatever follows.
+        in the rule's ``across`` or ``unless_across`` does not end it). A ``despite`` cue just
+        before the hit (``加我`` before ``微信``) keeps it whatever follows.
         """
         for family in self._despite[index]:
             for _, cue_end in cues.get(family, ()):
@@ -331,7 +335,7 @@ class RuleSet:
             for cue_start, cue_end in cues.get(family, ()):
                 if cue_end < start - UNLESS_REACH or cue_start > end + UNLESS_REACH:
                     continue
-                boundaries = self._boundaries[index]
+                boundaries = self._unless_boundaries[index]
                 if boundaries is None or not boundaries.search(
                     folded, min(cue_start, start), max(cue_end, end)
                 ):

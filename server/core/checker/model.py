@@ -117,6 +117,7 @@ class Rule:
     window: int = 8
     across: str = ""
     unless: tuple[str, ...] = ()  # cue families: one near a hit (same clause) clears it
+    unless_across: str = ""  # clause boundaries an unless cue may reach across
     despite: tuple[str, ...] = ()  # cue families: one right before a hit keeps it (加我微信零钱)
     file: str = ""
     line: int = 0

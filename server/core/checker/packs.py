@@ -50,6 +50,7 @@ _FIELDS = frozenset(
         "window",
         "across",
         "unless",
+        "unless_across",
         "despite",
     }
 )
@@ -199,17 +200,20 @@ class _Pack:
                 return (alternative(node),)  # one alternative, written flat
             return tuple(alternative(item) for item in items)
 
-        def across(node: yaml.Node) -> str:
-            chars = self.string(node, "across")
+        def across(node: yaml.Node, field: str = "across") -> str:
+            chars = self.string(node, field)
             if any(char not in BOUNDARIES for char in chars):
-                raise self.error(node, f"'across' takes clause punctuation {BOUNDARIES}: {chars!r}")
+                raise self.error(
+                    node, f"{field!r} takes clause punctuation {BOUNDARIES}: {chars!r}"
+                )
             return chars
 
-        for name in ("ordered", "window"):
+        for name in ("ordered", "window", "across"):
             if name in fields and "compose" not in fields:
                 raise self.error(fields[name][0], f"{name!r} shapes 'compose', and there is none")
-        if "despite" in fields and "unless" not in fields:
-            raise self.error(fields["despite"][0], "'despite' overrides 'unless': there is none")
+        for name in ("despite", "unless_across"):
+            if name in fields and "unless" not in fields:
+                raise self.error(fields[name][0], f"{name!r} shapes 'unless': there is none")
 
         exceptions = normalized("exceptions")
         no_patterns: tuple[re.Pattern[str], ...] = ()
@@ -247,6 +251,7 @@ class _Pack:
             window=get("window", lambda n: self.count(n, "window"), 8),
             across=get("across", across, ""),
             unless=get("unless", lambda n: self.each(n, "unless", family), ()),
+            unless_across=get("unless_across", lambda n: across(n, "unless_across"), ""),
             despite=get("despite", lambda n: self.each(n, "despite", family), ()),
             file=self.file,
             line=node.start_mark.line + 1,
