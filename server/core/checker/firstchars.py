@@ -29,6 +29,11 @@ def first_chars(source: str) -> frozenset[str] | None:
     return frozenset(char for char in chars if char is not None)
 
 
+def max_width(source: str) -> int:
+    """The most characters a match of ``source`` can span (a huge number when unbounded)."""
+    return int(parser.parse(source).getwidth()[1])
+
+
 def char_class(chars: frozenset[str]) -> re.Pattern[str]:
     """A regex finding any of ``chars``."""
     return re.compile("[" + "".join(re.escape(char) for char in sorted(chars)) + "]")

@@ -424,12 +424,14 @@ def _excepted(rule: Rule, folded: str, start: int, end: int) -> bool:
     position = max(0, start - EXCEPTION_REACH)
     window_end = min(len(folded), end + EXCEPTION_REACH)
     if rule.exception_first is not None and rule.exception_by_char is not None:
-        # Only where an exception can start, no later than the hit, and only those exceptions.
+        # Only where an exception can start and still reach the hit's end, no later than the
+        # hit, and only the exceptions starting with that character and wide enough.
         by_char = rule.exception_by_char
-        for candidate in rule.exception_first.finditer(folded, position, start + 1):
+        lowest = max(position, end - rule.exception_width)
+        for candidate in rule.exception_first.finditer(folded, lowest, start + 1):
             at = candidate.start()
-            for exception in by_char[folded[at]]:
-                found = exception.match(folded, at, window_end)
+            for exception, width in by_char[folded[at]]:
+                found = at + width >= end and exception.match(folded, at, window_end)
                 if found and found.end() >= end:
                     return True
         return False

@@ -103,9 +103,11 @@ class Rule:
     exception_regex: re.Pattern[str] | None = None
     exception_gate: re.Pattern[str] | None = None
     # When every exception's first characters are known: a class finding them, and for each
-    # first character the exceptions (compiled alone) that can start with it.
+    # first character the exceptions (compiled alone, with the most characters they can span)
+    # that can start with it; an exception can only cover a hit if it starts that close to it.
     exception_first: re.Pattern[str] | None = None
-    exception_by_char: dict[str, tuple[re.Pattern[str], ...]] | None = None
+    exception_by_char: dict[str, tuple[tuple[re.Pattern[str], int], ...]] | None = None
+    exception_width: int = 0  # the widest of them
     when: tuple[tuple[str, bool], ...] = ()  # (context field, required value)
     shorter_than: int | None = None  # whole reply: fewer meaningful characters than this
     only_chars: str | None = None  # whole reply: made of nothing but these characters

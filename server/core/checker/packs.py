@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import yaml
 
-from server.core.checker.firstchars import char_class, first_chars
+from server.core.checker.firstchars import char_class, first_chars, max_width
 from server.core.checker.model import (
     CATEGORIES,
     CONDITIONS,
@@ -243,6 +243,9 @@ class _Pack:
             exception_gate=gate,
             exception_first=char_class(frozenset(by_char)) if by_char else None,
             exception_by_char=by_char,
+            exception_width=max(
+                (width for entries in (by_char or {}).values() for _, width in entries), default=0
+            ),
             when=get("when", self.conditions, ()),
             shorter_than=get("shorter_than", lambda n: self.count(n, "shorter_than"), None),
             only_chars=get("only_chars", lambda n: self.normalized(n, "only_chars"), None),
@@ -298,19 +301,19 @@ def _alternatives(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...])
 
 def _by_first_char(
     terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
-) -> dict[str, tuple[re.Pattern[str], ...]] | None:
-    """Each exception compiled alone, filed under the characters it can start with.
+) -> dict[str, tuple[tuple[re.Pattern[str], int], ...]] | None:
+    """Each exception compiled alone with its widest span, filed under its first characters.
 
     None when some exception's first characters are unknown (the joined regex is searched then).
     """
-    table: dict[str, list[re.Pattern[str]]] = {}
+    table: dict[str, list[tuple[re.Pattern[str], int]]] = {}
     for alternative in _alternatives(terms, patterns):
         chars = first_chars(alternative)
         if chars is None:
             return None
-        compiled = re.compile(alternative)
+        entry = (re.compile(alternative), max_width(alternative))
         for char in chars:
-            table.setdefault(char, []).append(compiled)
+            table.setdefault(char, []).append(entry)
     return {char: tuple(found) for char, found in table.items()} or None
 
 
