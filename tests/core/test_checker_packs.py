@@ -261,3 +261,13 @@ def test_a_composed_rule_uses_families_of_any_pack() -> None:
     assert rules.check("发票那边的事情我们都开不了") == []  # farther apart than the window
     assert rules.check("发票没有问题") == []  # the unless cue clears it
     assert [family.name for family in rules.families] == ["invoice", "refusal", "fine", "add"]
+
+
+def test_every_shipped_cue_family_is_used_by_a_rule() -> None:
+    rules = load_rules(Path(__file__).resolve().parents[2] / "phrases" / "banned")
+    used = {
+        name
+        for rule in rules.rules
+        for name in (*rule.unless, *rule.despite, *(n for pair in rule.compose for n in pair))
+    }
+    assert [family.name for family in rules.families if family.name not in used] == []
