@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 import ahocorasick_rs
 
@@ -186,10 +187,8 @@ class RuleSet:
             for regex in rule.raw_patterns:
                 _add_regex_hits(raw_hits, regex, text, index)
         if plan.whole_reply and (core := folded.strip(BOUNDARIES)):
-            # Not counting clause punctuation; other punctuation is gone already.
-            meaningful = len(core) - sum(core.count(char) for char in BOUNDARIES)
             for index in plan.whole_reply:
-                if _whole_reply_breaks(self.rules[index], core, meaningful):
+                if _whole_reply_breaks(self.rules[index], core):
                     hits.append((0, len(folded), index, None))
         if not hits and not raw_hits:
             return []
@@ -393,12 +392,11 @@ def _add_regex_hits(hits: list[_Hit], regex: re.Pattern[str], text: str, rule: i
             hits.append((start, end, rule, None))
 
 
-def _whole_reply_breaks(rule: Rule, core: str, meaningful: int) -> bool:
+def _whole_reply_breaks(rule: Rule, core: str) -> bool:
     """Whether the whole reply is too short, or nothing but particles such as 哦/嗯.
 
     ``core`` is the compact reply without leading and trailing clause punctuation (never empty:
-    nothing but punctuation or emoji is not a worded reply at all), ``meaningful`` its number of
-    characters that are not clause punctuation.
+    nothing but punctuation or emoji is not a worded reply at all).
     """
     if (
         rule.only_chars is not None
@@ -406,7 +404,18 @@ def _whole_reply_breaks(rule: Rule, core: str, meaningful: int) -> bool:
         and not core.strip(rule.only_chars + BOUNDARIES)
     ):
         return True
-    return rule.shorter_than is not None and meaningful < rule.shorter_than
+    return rule.shorter_than is not None and not _at_least(rule.shorter_than).match(core)
+
+
+@cache
+def _at_least(count: int) -> re.Pattern[str]:
+    """Matches a text holding ``count`` characters that are not clause punctuation.
+
+    Other punctuation is gone from the compact text already; the regex stops after ``count``
+    of them, so a long reply costs no more than a short one.
+    """
+    boundary = re.escape(BOUNDARIES)
+    return re.compile(f"(?:[{boundary}]*[^{boundary}]){{{count}}}")
 
 
 def _excepted(rule: Rule, folded: str, start: int, end: int) -> bool:
