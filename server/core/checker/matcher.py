@@ -42,7 +42,7 @@ _Pattern = tuple[bool, tuple[tuple[int, str | None], ...], tuple[int, ...], tupl
 # Cue hits of one check: family index → (start, end) in compact coordinates, in text order.
 Cues = dict[int, list[tuple[int, int]]]
 UNLESS_REACH = 12  # characters around a hit (within its clause) where ``unless`` cues count
-DESPITE_REACH = 4  # a ``despite`` cue ending at most this far before a hit keeps it
+DESPITE_REACH = 2  # a ``despite`` cue ending at most this far before a hit keeps it (加我微信)
 
 
 @dataclass(frozen=True, slots=True)
