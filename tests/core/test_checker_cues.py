@@ -110,3 +110,15 @@ def test_explain_lists_cues_and_why_each_rule_fired_or_not(rules: RuleSet) -> No
 )
 def test_first_chars_of_an_exception(source: str, expected: set[str] | None) -> None:
     assert first_chars(source) == (frozenset(expected) if expected is not None else None)
+
+
+def test_library_phrases_pass_in_a_shop_that_ships_free_and_offers_cod(rules: RuleSet) -> None:
+    from server.core.lint import lint_library
+    from server.core.phrases import read_sources
+
+    def check(text: str, platform: str) -> list[tuple[str, str]]:
+        promised = CheckContext(platform=platform, free_shipping=True, cash_on_delivery=True)
+        return [(v.severity, v.rule) for v in rules.check(text, promised)]
+
+    # 补一下顺丰和普通快递的运费差价 is the buyer's choice of courier, not 包邮 refused.
+    assert lint_library(read_sources(ROOT / "phrases"), check) == []
