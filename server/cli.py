@@ -47,7 +47,11 @@ def _check(args: argparse.Namespace) -> int:
     from server.runtime.service import check_result
 
     rules = load_rules(Path(args.phrases) / "banned")
-    context = CheckContext(platform=args.platform, free_shipping=args.free_shipping)
+    context = CheckContext(
+        platform=args.platform,
+        free_shipping=args.free_shipping,
+        cash_on_delivery=args.cash_on_delivery,
+    )
     blocked = False
     for text in _texts(args):
         violations = rules.check(text, context)
@@ -55,6 +59,9 @@ def _check(args: argparse.Namespace) -> int:
         if args.json:
             result = check_result(None, violations)
             del result["ref"]
+            if args.explain:
+                trace = rules.explain(text, context)
+                result["explain"] = {"cues": trace.cues, "events": trace.events}
             _print_json({**result, "text": text})
             continue
         mark = "✗" if any(v.severity == "block" for v in violations) else "!" if violations else "✓"
@@ -62,6 +69,12 @@ def _check(args: argparse.Namespace) -> int:
         for v in violations:
             fix = f" → {v.suggestion}" if v.suggestion else ""
             print(f"    [{v.severity}] {v.rule} ({v.category}) 「{v.match}」{fix}: {v.message}")
+        if args.explain:
+            trace = rules.explain(text, context)
+            for family, words in trace.cues.items():
+                print(f"    cue {family}: {' '.join(words)}")
+            for event in trace.events:
+                print(f"    why {event}")
     return 1 if blocked and not args.json else 0
 
 
@@ -161,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = offline("check", "check drafts against the banned-wording rule packs")
     check.add_argument("--free-shipping", action="store_true", help="the item ships free (包邮)")
+    check.add_argument(
+        "--cash-on-delivery",
+        action="store_true",
+        help="the shop offers cash on delivery (货到付款)",
+    )
+    check.add_argument(
+        "--explain", action="store_true", help="print the cues found and why each rule fired or not"
+    )
     check.set_defaults(run=_check)
 
     suggest = offline("suggest", "suggest quick phrases for buyer messages")

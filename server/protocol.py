@@ -66,6 +66,7 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
         Field("conversation", str, max_len=256),
         Field("final", bool),
         Field("free_shipping", bool),
+        Field("cash_on_delivery", bool),
     ),
     "order": (
         _id(),

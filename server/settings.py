@@ -325,6 +325,18 @@ SETTINGS: tuple[Setting, ...] = (
         " each X-Kefu-Nonce is accepted once within it.",
         _positive,
     ),
+    Setting(
+        "KEFU_FREE_SHIPPING_SHOPS",
+        "",
+        "Shops whose every item ships free (包邮), comma-separated: the checker enforces 包邮.",
+        _list,
+    ),
+    Setting(
+        "KEFU_COD_SHOPS",
+        "",
+        "Shops that offer cash on delivery (货到付款), comma-separated: refusing it is checked.",
+        _list,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -368,6 +380,8 @@ class Config:
     timezone: str
     order_secrets: dict[str, str]
     order_max_age_s: float
+    free_shipping_shops: tuple[str, ...] = ()
+    cod_shops: tuple[str, ...] = ()
     timers: Mapping[str, Timers] = field(default_factory=lambda: dict(DEFAULT_TIMERS))
     nudges: Mapping[str, Any] = field(default_factory=dict)
 

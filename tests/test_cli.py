@@ -44,6 +44,31 @@ def test_check_exits_1_when_a_draft_is_blocked():
     assert kefu("check", "亲，马上为您发货").returncode == 0
 
 
+def test_check_explain_prints_the_cues_and_why_each_rule_fired_or_not():
+    result = kefu("check", "--explain", "货到付款的话运费您出", "--cash-on-delivery")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "✗ 货到付款的话运费您出",
+        "    [block] commitment.cash_on_delivery (commitment) 「货到付款的话运费您出」"
+        " → 支持货到付款: 已开通货到付款却拒绝、不包邮或关闭货到付款订单属于违背承诺，"
+        "拒绝扣4分，关闭订单扣6分",
+        "    cue shipping_fee: 运费",
+        "    cue cod: 货到付 货到付款 到付款",
+        "    cue charge: 到付 您出",
+        "    cue surcharge: 您出",
+        "    cue payment_context: 付款",
+        "    cue return_context: 运费",
+        "    why commitment.cash_on_delivery: cod + charge: composed",
+        # Each cod cue (货到付, 货到付款, 到付款) composes: one highlight once joined.
+        "    why commitment.cash_on_delivery: 货到付款的话运费您出: fired (block)",
+        "    why commitment.cash_on_delivery: 货到付款的话运费您出: fired (block)",
+        "    why commitment.cash_on_delivery: 到付款的话运费您出: fired (block)",
+    ]
+    plain = kefu("check", "--json", "--explain", "货到付款的话运费您出")
+    (line,) = [orjson.loads(line) for line in plain.stdout.splitlines()]
+    assert (line["ok"], line["explain"]["events"]) == (True, [])  # no COD offered: not in force
+
+
 def test_suggest_json():
     result = kefu("suggest", "--json", stdin="能开发票吗\n")
     (line,) = [orjson.loads(line) for line in result.stdout.splitlines()]

@@ -155,8 +155,9 @@ async def kpi(request: web.Request) -> web.Response:
 async def post_check(request: web.Request) -> web.Response:
     """``POST /api/check``: the ``check`` message over HTTP, for other tools of the shop.
 
-    Body: ``{"text", "platform"?, "free_shipping"?}``; the answer is a ``check_result``."""
-    authenticate(request)
+    Body: ``{"text", "platform"?, "free_shipping"?, "cash_on_delivery"?}``; the answer is a
+    ``check_result``."""
+    token = authenticate(request)
     body = await read_body(request)
     message = _with_type(body, "check")
     platform = message.get("platform", "taobao")
@@ -164,7 +165,8 @@ async def post_check(request: web.Request) -> web.Response:
         raise BadField(f"field 'platform' of 'check' must be one of {', '.join(PLATFORMS)}, "
                        f"got {protocol.quote(platform)}")  # fmt: skip
     service = request.app[SERVICE]
-    violations = service.check(message["text"], platform, bool(message.get("free_shipping")))
+    context = service.check_context(token.shop, platform, message)
+    violations = service.check(message["text"], context)
     return json_response(check_result(message.get("id"), violations))
 
 

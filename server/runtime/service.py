@@ -558,15 +558,27 @@ class Service:
             for s in found
         ]
 
-    def check(self, text: str, platform: str, free_shipping: bool) -> list[Violation]:
+    def check_context(self, shop: str, platform: str, message: dict[str, Any]) -> CheckContext:
+        """What the checker is told besides the draft: the frame's flags, or the shop's settings.
+
+        ``free_shipping`` and ``cash_on_delivery`` come from the ``check`` frame (the console
+        reads them off the item and order card) or from KEFU_FREE_SHIPPING_SHOPS / KEFU_COD_SHOPS;
+        order frames carry no payment method, so they cannot tell.
+        """
+        return CheckContext(
+            platform=platform,
+            free_shipping=bool(message.get("free_shipping"))
+            or shop in self.config.free_shipping_shops,
+            cash_on_delivery=bool(message.get("cash_on_delivery")) or shop in self.config.cod_shops,
+        )
+
+    def check(self, text: str, context: CheckContext) -> list[Violation]:
         """Run the checker within its budget; anything else is ``check_unavailable``."""
         if self.library is None:
             raise CheckUnavailable("the wording rules are not loaded")
         started = time.perf_counter()
         try:
-            violations = self.library.rules.check(
-                text, CheckContext(platform=platform, free_shipping=free_shipping)
-            )
+            violations = self.library.rules.check(text, context)
         except Exception as exc:
             log.exception("check failed")
             raise CheckUnavailable(f"the checker failed: {type(exc).__name__}") from None
@@ -580,7 +592,8 @@ class Service:
 
     async def on_check(self, session: Peer, message: dict[str, Any]) -> None:
         text = message["text"]
-        violations = self.check(text, session.platform, bool(message.get("free_shipping")))
+        context = self.check_context(session.shop, session.platform, message)
+        violations = self.check(text, context)
         if message.get("final") and violations:
             self._audit(session, "check", message.get("conversation"), text, violations)
             key = (session.shop, session.agent, message.get("conversation") or "")

@@ -66,7 +66,8 @@ def found(rules: RuleSet, text: str, context: CheckContext = TAOBAO) -> list[tup
         ),
         ("加我微信转账给我就行", [("offsite.payment", 2, 8, "微信转账给我", None)]),
         ("亲，好评返现5元哦", [("cashback.review_reward", 2, 6, "好评返现", None)]),
-        ("亲，给个好评，返您现金", [("cashback.review_reward", 4, 8, "好评，返", None)]),
+        # A composition highlights from the first cue to the last: the review and the reward.
+        ("亲，给个好评，返您现金", [("cashback.review_reward", 4, 11, "好评，返您现金", None)]),
         ("亲，你是sb吗", [("rude.insult", 4, 6, "sb", None)]),
         # The seed's rewrites.
         (
@@ -178,7 +179,10 @@ def test_a_violation_carries_severity_category_and_message(rules: RuleSet) -> No
             start=4,
             end=8,
             match="不开发票",
-            message="拒绝开发票属于违背承诺，天猫每次扣6分；买家付款后索要发票必须免费开具",
+            message=(
+                "拒绝开发票属于违背承诺，天猫每次扣6分；买家付款后索要发票必须免费开具，"
+                "暂时开不出要说明补寄时间"
+            ),
             suggestion="我们支持开具发票",
         )
     ]

@@ -176,3 +176,98 @@ def test_the_shipped_packs_compile_and_cover_every_category() -> None:
 
     rules = load_rules(Path(__file__).resolve().parents[2] / "phrases" / "banned")
     assert {rule.category for rule in rules.rules} == set(CATEGORIES)
+
+
+CUES = """\
+cues:
+  invoice: [发票, 开票]
+  refusal: [不开, 开不了, 没有]
+  fine: [没有问题]
+  add: [加]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        (rule("    compose: [invoice]"), 6, "a composition is a pair of cue families, got 1"),
+        (
+            rule("    compose: [[invoice, refusal, fine]]"),
+            6,
+            "a composition is a pair of cue families, got 3",
+        ),
+        (rule("    compose: [invoice, Refusal]"), 6, "bad cue family name: 'Refusal'"),
+        (
+            rule("    terms: [微信]", "    window: 5"),
+            7,
+            "'window' shapes 'compose', and there is none",
+        ),
+        (
+            rule("    terms: [微信]", "    despite: [add]"),
+            7,
+            "'despite' shapes 'unless': there is none",
+        ),
+        (
+            rule("    compose: [invoice, refusal]", "    across: '，x'"),
+            7,
+            "'across' takes clause punctuation ,。!?;%: '，x'",
+        ),
+        (rule("    compose: [invoice, refusal]", "    window: 0"), 7, "expected a positive whole"),
+        (
+            rule("    terms: [微信]", "    across: ','"),
+            7,
+            "'across' shapes 'compose', and there is none",
+        ),
+        (
+            rule("    terms: [微信]", "    unless_across: ','"),
+            7,
+            "'unless_across' shapes 'unless': there is none",
+        ),
+        ("cues:\n  Bad: [x]\n", 2, "bad cue family name: 'Bad'"),
+        ("cues:\n  ok: [' - ']\n", 2, "cue is empty after normalisation: ' - '"),
+        ("cues: {}\nrules: []\nextra: 1\n", 3, "unknown field: 'extra'"),
+    ],
+)
+def test_broken_cue_packs_name_file_line_and_reason(text: str, line: int, reason: str) -> None:
+    file, found_line, found_reason = error_of({"cues.yaml": CUES, "broken.yaml": text})
+    assert (file, found_line) == ("broken.yaml", line)
+    assert found_reason.startswith(reason)
+
+
+def test_a_rule_naming_an_unknown_family_points_at_the_rule() -> None:
+    assert error_of({"r.yaml": rule("    compose: [invoice, refusal]")}) == (
+        "r.yaml",
+        2,
+        "unknown cue family: 'invoice'",
+    )
+
+
+def test_a_cue_family_is_defined_once_across_packs() -> None:
+    assert error_of({"a.yaml": CUES, "b.yaml": "# more\n" + CUES}) == (
+        "b.yaml",
+        3,
+        "duplicate cue family: 'invoice' (first in a.yaml:2)",
+    )
+
+
+def test_a_composed_rule_uses_families_of_any_pack() -> None:
+    composed = rule(
+        "    compose: [invoice, refusal]", "    window: 8", "    unless: [fine]"
+    ).replace("category: offsite", "category: invoice")
+    rules = compile_rules({"a_rules.yaml": composed, "z_cues.yaml": CUES})
+    assert [(v.rule, v.match) for v in rules.check("发票这边开不了")] == [
+        ("demo.rule", "发票这边开不了")
+    ]
+    assert rules.check("发票那边的事情我们都开不了") == []  # farther apart than the window
+    assert rules.check("发票没有问题") == []  # the unless cue clears it
+    assert [family.name for family in rules.families] == ["invoice", "refusal", "fine", "add"]
+
+
+def test_every_shipped_cue_family_is_used_by_a_rule() -> None:
+    rules = load_rules(Path(__file__).resolve().parents[2] / "phrases" / "banned")
+    used = {
+        name
+        for rule in rules.rules
+        for name in (*rule.unless, *rule.despite, *(n for pair in rule.compose for n in pair))
+    }
+    assert [family.name for family in rules.families if family.name not in used] == []

@@ -147,3 +147,36 @@ async def test_old_flagged_drafts_are_forgotten(server):
     assert len(service.flagged) == 1  # still inside the override window
     service.sweep(checked_at + 301)
     assert service.flagged == {}
+
+
+def _rules_of(answer: dict) -> list[str]:
+    return [violation["rule"] for violation in answer["violations"]]
+
+
+async def test_cash_on_delivery_comes_from_the_frame_or_the_shop_settings(server):
+    refusal = "货到付款我们这边做不了"
+    async with client(server.ws_url) as c:
+        plain = await c.request({"type": "check", "id": "k1", "text": refusal})
+        flagged = await c.request(
+            {"type": "check", "id": "k2", "text": refusal, "cash_on_delivery": True}
+        )
+    assert (plain["ok"], _rules_of(plain)) == (True, [])
+    assert (flagged["ok"], _rules_of(flagged)) == (False, ["commitment.cash_on_delivery"])
+    async with running_server(make_config(cod_shops=("shop-a",))) as shop_offers_cod:
+        async with client(shop_offers_cod.ws_url) as c:
+            answer = await c.request({"type": "check", "id": "k3", "text": refusal})
+        assert _rules_of(answer) == ["commitment.cash_on_delivery"]
+        status, answer = await post(shop_offers_cod, "/api/check", {"text": refusal})
+        assert (status, _rules_of(answer)) == (200, ["commitment.cash_on_delivery"])
+
+
+async def test_free_shipping_comes_from_the_frame_or_the_shop_settings(server):
+    refusal = "这款特价不参加包邮活动"
+    status, answer = await post(server, "/api/check", {"text": refusal})
+    assert (status, _rules_of(answer)) == (200, [])
+    status, answer = await post(server, "/api/check", {"text": refusal, "free_shipping": True})
+    assert _rules_of(answer) == ["commitment.free_shipping"]
+    async with running_server(make_config(free_shipping_shops=("shop-a",))) as free_shop:
+        async with client(free_shop.ws_url) as c:
+            answer = await c.request({"type": "check", "id": "k", "text": refusal})
+        assert _rules_of(answer) == ["commitment.free_shipping"]

@@ -9,12 +9,13 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from server.core.checker.matcher import RuleSet
+from server.core.checker.matcher import RuleSet, Trace
 from server.core.checker.model import (
     CATEGORIES,
     PLATFORMS,
     SEVERITIES,
     CheckContext,
+    CueFamily,
     Rule,
     Term,
     Violation,
@@ -29,9 +30,11 @@ __all__ = [
     "PLATFORMS",
     "SEVERITIES",
     "CheckContext",
+    "CueFamily",
     "Rule",
     "RuleSet",
     "Term",
+    "Trace",
     "Violation",
     "compile_rules",
     "from_utf16",
@@ -47,7 +50,8 @@ def compile_rules(sources: Mapping[str, str]) -> RuleSet:
     digest = hashlib.sha256()
     for name in sorted(sources):
         digest.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
-    return RuleSet(parse_packs(sources), digest.hexdigest()[:16])
+    rules, families = parse_packs(sources)
+    return RuleSet(rules, digest.hexdigest()[:16], families)
 
 
 def load_rules(directory: Path) -> RuleSet:

@@ -1,26 +1,28 @@
-"""The compiled rule set: one shared automaton for every term, regexes only for patterns.
+"""The compiled rule set: one shared automaton for every term and cue, regexes only for patterns.
 
-A check normalises the draft once (``compact``), runs the automaton over it, runs the few regexes
-that are in force, and only when something matched does the slower work: exceptions, mapping
-back to original offsets, de-duplication. Clean drafts, the common case, stop early.
+A check normalises the draft once (``compact``), runs the automaton over it (rule terms, regex
+triggers and the terms of every cue family in force), composes cue hits into rule hits, runs the
+few regexes that are in force, and only when something matched does the slower work: exceptions,
+mapping back to original offsets, de-duplication. Clean drafts, the common case, stop early.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
+from functools import cache
 
 import ahocorasick_rs
 
-from server.core.checker.model import CheckContext, Rule, Violation
+from server.core.checker.model import CheckContext, CueFamily, Rule, Violation
 from server.core.checker.normalize import BOUNDARIES, compact, deleted_positions, original_index
 from server.core.checker.offsets import astral_positions, utf16_index
 
 _LATIN = frozenset(string.ascii_lowercase)
 EXCEPTION_REACH = 32  # characters around a hit in which its exceptions are looked for
-_MEANINGFUL = re.compile(f"[^{re.escape(BOUNDARIES)}]")
+_ANY_BOUNDARY = re.compile(f"[{re.escape(BOUNDARIES)}]")
 _DEFAULT_CONTEXT = CheckContext()
 
 # A match in compact (or, for raw patterns, original) coordinates:
@@ -28,12 +30,27 @@ _DEFAULT_CONTEXT = CheckContext()
 _Hit = tuple[int, int, int, str | None]
 
 
-# What one automaton pattern means for one rule, a plain tuple because the check loop unpacks
-# it for every match: (rule index, is a trigger (gates the rule's regexes instead of being a
-# violation), the rewrite, starts with a Latin letter). A Latin start must not follow a Latin
-# letter (``sb`` is not in ``usb``); the end is not checked, since ``vx`` followed by the WeChat
-# id (``vxkefu888``) is the evasion to catch.
-_Entry = tuple[int, bool, str | None, bool]
+# What one automaton pattern means, a plain tuple because the check loop unpacks it for every
+# match: (starts with a Latin letter, the rules it is a term of with the term's rewrite, the rules
+# whose regexes it triggers, the cue families it belongs to, their bit mask). A Latin start must
+# not follow a Latin letter (``sb`` is not in ``usb``); the end is not checked, since ``vx``
+# followed by the WeChat id (``vxkefu888``) is the evasion to catch.
+# Most matches are cues of one family and nothing else: for those patterns ``_cue_family`` holds
+# the family, which the loop appends without unpacking the rest.
+_Pattern = tuple[bool, tuple[tuple[int, str | None], ...], tuple[int, ...], tuple[int, ...]]
+
+# Cue hits of one check: family index → (start, end) in compact coordinates, in text order.
+Cues = dict[int, list[tuple[int, int]]]
+UNLESS_REACH = 12  # characters around a hit (within its clause) where ``unless`` cues count
+DESPITE_REACH = 2  # a ``despite`` cue ending at most this far before a hit keeps it (加我微信)
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What ``RuleSet.explain`` reports: cue hits, and each rule that fired or was excepted."""
+
+    cues: dict[str, list[str]]  # family → the cue words found, in text order
+    events: list[str]  # one line per composition or hit: fired, too far, excepted by what
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +58,8 @@ class _Plan:
     """What runs for one context: the rules in force and their always-on regexes."""
 
     active: tuple[bool, ...]
+    # The compositions of the rules in force: first family → ((second family, rule), ...).
+    pairs: dict[int, tuple[tuple[int, int], ...]]
     patterns: tuple[tuple[int, re.Pattern[str]], ...]  # of rules without triggers: run every time
     raw_patterns: tuple[tuple[int, re.Pattern[str]], ...]  # likewise
     whole_reply: tuple[int, ...]  # rules that judge the reply as a whole
@@ -49,24 +68,57 @@ class _Plan:
 class RuleSet:
     """Compiled rule packs; :meth:`check` is a pure function of (rules, text, context)."""
 
-    def __init__(self, rules: tuple[Rule, ...], version: str) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...], version: str, families: tuple[CueFamily, ...] = ()
+    ) -> None:
         self.rules = rules
         self.version = version
-        entries: dict[str, list[_Entry]] = {}
+        self.families = families
+        family_index = {family.name: index for index, family in enumerate(families)}
+        # Per rule: its compositions and unless families as family indices.
+        self._compose = tuple(
+            tuple(tuple(family_index[name] for name in names) for names in rule.compose)
+            for rule in rules
+        )
+        self._unless = tuple(tuple(family_index[name] for name in rule.unless) for rule in rules)
+        self._despite = tuple(tuple(family_index[name] for name in rule.despite) for rule in rules)
+        # Clause boundaries a composition of each rule may not cross (None: it may cross all).
+        self._boundaries = tuple(_boundary_regex(rule.across) for rule in rules)
+        # An unless cue reaches as far as the composition may, and across ``unless_across`` too.
+        self._unless_boundaries = tuple(
+            _boundary_regex(rule.across + rule.unless_across) for rule in rules
+        )
+        terms: dict[str, list[tuple[int, str | None]]] = {}
+        triggers: dict[str, list[int]] = {}
+        cues: dict[str, list[int]] = {}
         for index, rule in enumerate(rules):
             for term in rule.terms:
-                suggestion = term.suggestion or rule.suggestion
-                latin = term.normalized[0] in _LATIN
-                entries.setdefault(term.normalized, []).append((index, False, suggestion, latin))
+                terms.setdefault(term.normalized, []).append(
+                    (index, term.suggestion or rule.suggestion)
+                )
             for trigger in rule.triggers:
+                triggers.setdefault(trigger, []).append(index)
+        for index, family in enumerate(families):
+            for cue in family.terms:
+                cues.setdefault(cue, []).append(index)
+        words = list(dict.fromkeys([*terms, *triggers, *cues]))
+        self._patterns: tuple[_Pattern, ...] = tuple(
+            (
                 # A trigger only opens the gate to regexes, which check their own boundaries.
-                entries.setdefault(trigger, []).append((index, True, None, False))
-        self._entries = tuple(tuple(group) for group in entries.values())
-        self._automaton = (
-            ahocorasick_rs.AhoCorasick(
-                list(entries), implementation=ahocorasick_rs.Implementation.DFA
+                word[0] in _LATIN and (word in terms or word in cues),
+                tuple(terms.get(word, ())),
+                tuple(triggers.get(word, ())),
+                tuple(cues.get(word, ())),
             )
-            if entries
+            for word in words
+        )
+        self._cue_family = tuple(
+            families[0] if len(families) == 1 and not terms_ and not triggers_ and not latin else -1
+            for latin, terms_, triggers_, families in self._patterns
+        )
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(words, implementation=ahocorasick_rs.Implementation.DFA)
+            if words
             else None
         )
         self._plans: dict[CheckContext, _Plan] = {}
@@ -74,23 +126,55 @@ class RuleSet:
 
     def check(self, text: str, context: CheckContext = _DEFAULT_CONTEXT) -> list[Violation]:
         """Every violation in ``text``, sorted by start (UTF-16 offsets of ``text``)."""
+        return self._check(text, context, None)
+
+    def explain(self, text: str, context: CheckContext = _DEFAULT_CONTEXT) -> Trace:
+        """Which cues matched in ``text`` and why each rule fired or was excepted (for authors)."""
+        trace = Trace({}, [])
+        self._check(text, context, trace)
+        return trace
+
+    def _check(self, text: str, context: CheckContext, trace: Trace | None) -> list[Violation]:
         plan = self._plans.get(context) or self._plan(context)
         folded = compact(text)
         hits: list[_Hit] = []
         triggered: set[int] = set()
+        cues: Cues = {}
         active = plan.active
         if self._automaton is not None:
-            entries = self._entries
+            patterns, cue_family = self._patterns, self._cue_family
             for pattern, start, end in self._automaton.find_matches_as_indexes(
                 folded, overlapping=True
             ):
-                for index, trigger, suggestion, latin in entries[pattern]:
-                    if not active[index] or (latin and start and folded[start - 1] in _LATIN):
-                        continue
-                    if trigger:
-                        triggered.add(index)
+                family = cue_family[pattern]
+                if family >= 0:
+                    spans = cues.get(family)
+                    if spans is None:
+                        cues[family] = [(start, end)]
                     else:
+                        spans.append((start, end))
+                    continue
+                latin, terms, triggers, families = patterns[pattern]
+                if latin and start and folded[start - 1] in _LATIN:
+                    continue
+                for family in families:
+                    cues.setdefault(family, []).append((start, end))
+                for index, suggestion in terms:
+                    if active[index]:
                         hits.append((start, end, index, suggestion))
+                for index in triggers:
+                    if active[index]:
+                        triggered.add(index)
+        if cues:
+            pairs = plan.pairs
+            for family in cues:
+                for second, index in pairs.get(family, ()):
+                    if second in cues:
+                        self._add_composition(hits, folded, cues, index, family, second, trace)
+        if trace is not None:
+            for family, spans in sorted(cues.items()):
+                words = [folded[start:end] for start, end in spans]
+                trace.cues[self.families[family].name] = words
         for index, regex in plan.patterns:
             _add_regex_hits(hits, regex, folded, index)
         raw_hits: list[_Hit] = []
@@ -102,18 +186,65 @@ class RuleSet:
                 _add_regex_hits(hits, regex, folded, index)
             for regex in rule.raw_patterns:
                 _add_regex_hits(raw_hits, regex, text, index)
-        for index in plan.whole_reply:
-            if folded and _whole_reply_breaks(self.rules[index], folded):
-                hits.append((0, len(folded), index, None))
+        if plan.whole_reply and (core := folded.strip(BOUNDARIES)):
+            for index in plan.whole_reply:
+                if _whole_reply_breaks(self.rules[index], core):
+                    hits.append((0, len(folded), index, None))
         if not hits and not raw_hits:
             return []
-        return self._report(text, folded, hits, raw_hits)
+        return self._report(text, folded, hits, raw_hits, cues, trace)
+
+    def _add_composition(
+        self,
+        hits: list[_Hit],
+        folded: str,
+        cues: Cues,
+        index: int,
+        first: int,
+        second: int,
+        trace: Trace | None,
+    ) -> None:
+        """Hits of rule ``index`` where a cue of family ``first`` and one of ``second`` compose.
+
+        Of all pairs, those whose span (first start to last end) fits the rule's window, cross no
+        clause boundary outside ``across``, are not one inside the other (到付 inside 货到付款
+        is not a second cue; 不开 + 开票 may overlap) and, for an ordered rule, come in the
+        listed order, become hits.
+        """
+        rule = self.rules[index]
+        window, ordered, boundaries = rule.window, rule.ordered, self._boundaries[index]
+        fired = False
+        for start_a, end_a in cues[first]:
+            for start_b, end_b in cues[second]:
+                if ordered and start_a > start_b:
+                    continue
+                start = start_a if start_a < start_b else start_b
+                end = end_a if end_a > end_b else end_b
+                if end - start > window:
+                    continue
+                if (start_a <= start_b and end_b <= end_a) or (
+                    start_b <= start_a and end_a <= end_b
+                ):
+                    continue
+                if boundaries is not None and boundaries.search(folded, start, end):
+                    continue
+                hits.append((start, end, index, None))
+                fired = True
+        if trace is not None:
+            names = f"{self.families[first].name} + {self.families[second].name}"
+            verdict = "composed" if fired else "too far apart, out of order or across a clause"
+            trace.events.append(f"{rule.id}: {names}: {verdict}")
 
     def _plan(self, context: CheckContext) -> _Plan:
         active = tuple(rule.applies(context) for rule in self.rules)
         in_force = [(index, rule) for index, rule in enumerate(self.rules) if active[index]]
         plan = _Plan(
             active=active,
+            pairs=_pairs(
+                (first, second, index)
+                for index, _ in in_force
+                for first, second in self._compose[index]
+            ),
             patterns=tuple(
                 (index, regex)
                 for index, rule in in_force
@@ -134,14 +265,37 @@ class RuleSet:
         return plan
 
     def _report(
-        self, text: str, folded: str, hits: list[_Hit], raw_hits: list[_Hit]
+        self,
+        text: str,
+        folded: str,
+        hits: list[_Hit],
+        raw_hits: list[_Hit],
+        cues: Cues,
+        trace: Trace | None,
     ) -> list[Violation]:
-        deleted = deleted_positions(text) if len(folded) != len(text) else []
-        spans: list[_Hit] = list(raw_hits)
-        for start, end, index, suggestion in hits:
-            exceptions = self.rules[index].exception_regex
-            if exceptions is not None and _excepted(exceptions, folded, start, end):
+        kept: list[_Hit] = []
+        for hit in hits:
+            start, end, index, _ = hit
+            rule = self.rules[index]
+            if rule.exception_gate is not None and _excepted(rule, folded, start, end):
+                if trace is not None:
+                    trace.events.append(f"{rule.id}: {folded[start:end]}: excepted (exception)")
                 continue
+            clearing = self._unless[index] and self._clearing_cue(cues, index, folded, start, end)
+            if clearing:
+                if trace is not None:
+                    trace.events.append(
+                        f"{rule.id}: {folded[start:end]}: excepted by cue {clearing}"
+                    )
+                continue
+            if trace is not None:
+                trace.events.append(f"{rule.id}: {folded[start:end]}: fired ({rule.severity})")
+            kept.append(hit)
+        if not kept and not raw_hits:
+            return []  # every hit excepted: the common case of a tricky clean draft
+        spans: list[_Hit] = list(raw_hits)
+        deleted = deleted_positions(text) if len(folded) != len(text) else []
+        for start, end, index, suggestion in kept:
             if deleted:
                 start, end = original_index(deleted, start), original_index(deleted, end - 1) + 1
             spans.append((start, end, index, suggestion))
@@ -162,6 +316,30 @@ class RuleSet:
                 )
             )
         return violations
+
+    def _clearing_cue(self, cues: Cues, index: int, folded: str, start: int, end: int) -> str:
+        """``family:word`` of an unless cue of rule ``index`` near the hit, or "".
+
+        Near means within UNLESS_REACH characters and in the same clause as the hit (a boundary
+        in the rule's ``across`` or ``unless_across`` does not end it). A ``despite`` cue just
+        before the hit (``加我`` before ``微信``) keeps it whatever follows.
+        """
+        for family in self._despite[index]:
+            for _, cue_end in cues.get(family, ()):
+                if start - DESPITE_REACH <= cue_end <= start and not _ANY_BOUNDARY.search(
+                    folded, cue_end, start
+                ):
+                    return ""
+        for family in self._unless[index]:
+            for cue_start, cue_end in cues.get(family, ()):
+                if cue_end < start - UNLESS_REACH or cue_start > end + UNLESS_REACH:
+                    continue
+                boundaries = self._unless_boundaries[index]
+                if boundaries is None or not boundaries.search(
+                    folded, min(cue_start, start), max(cue_end, end)
+                ):
+                    return f"{self.families[family].name}:{folded[cue_start:cue_end]}"
+        return ""
 
     def _deduplicate(self, spans: list[_Hit]) -> list[_Hit]:
         """Drop a hit inside another of its category; join hits of one rule that overlap.
@@ -191,6 +369,22 @@ class RuleSet:
         return chosen
 
 
+def _pairs(
+    compositions: Iterable[tuple[int, int, int]],
+) -> dict[int, tuple[tuple[int, int], ...]]:
+    """(first, second, rule) triples filed under their first family."""
+    filed: dict[int, list[tuple[int, int]]] = {}
+    for first, second, index in compositions:
+        filed.setdefault(first, []).append((second, index))
+    return {first: tuple(seconds) for first, seconds in filed.items()}
+
+
+def _boundary_regex(across: str) -> re.Pattern[str] | None:
+    """A regex finding the clause boundaries that are not in ``across`` (None: there are none)."""
+    kept = "".join(char for char in BOUNDARIES if char not in across)
+    return re.compile(f"[{re.escape(kept)}]") if kept else None
+
+
 def _add_regex_hits(hits: list[_Hit], regex: re.Pattern[str], text: str, rule: int) -> None:
     for match in regex.finditer(text):
         start, end = match.span()
@@ -198,29 +392,61 @@ def _add_regex_hits(hits: list[_Hit], regex: re.Pattern[str], text: str, rule: i
             hits.append((start, end, rule, None))
 
 
-def _whole_reply_breaks(rule: Rule, folded: str) -> bool:
-    """Whether the whole reply is too short, or nothing but particles such as 哦/嗯."""
-    if not folded.strip(BOUNDARIES):
-        return False  # nothing but punctuation or emoji: not a worded reply at all
-    if rule.only_chars is not None and not folded.strip(rule.only_chars + BOUNDARIES):
+def _whole_reply_breaks(rule: Rule, core: str) -> bool:
+    """Whether the whole reply is too short, or nothing but particles such as 哦/嗯.
+
+    ``core`` is the compact reply without leading and trailing clause punctuation (never empty:
+    nothing but punctuation or emoji is not a worded reply at all).
+    """
+    if (
+        rule.only_chars is not None
+        and core[0] in rule.only_chars
+        and not core.strip(rule.only_chars + BOUNDARIES)
+    ):
         return True
-    if rule.shorter_than is None:
-        return False
-    # Count meaningful characters only up to the limit: a long reply stops early.
-    meaningful = _MEANINGFUL.finditer(folded)
-    return sum(1 for _ in islice(meaningful, rule.shorter_than)) < rule.shorter_than
+    return rule.shorter_than is not None and not _at_least(rule.shorter_than).match(core)
 
 
-def _excepted(exceptions: re.Pattern[str], folded: str, start: int, end: int) -> bool:
-    """Whether an exception covers ``folded[start:end]`` (see ``Rule.exception_regex``).
+@cache
+def _at_least(count: int) -> re.Pattern[str]:
+    """Matches a text holding ``count`` characters that are not clause punctuation.
+
+    Other punctuation is gone from the compact text already; the regex stops after ``count``
+    of them, so a long reply costs no more than a short one.
+    """
+    boundary = re.escape(BOUNDARIES)
+    return re.compile(f"(?:[{boundary}]*[^{boundary}]){{{count}}}")
+
+
+def _excepted(rule: Rule, folded: str, start: int, end: int) -> bool:
+    """Whether one of ``rule``'s exceptions covers ``folded[start:end]``.
 
     Only a window of EXCEPTION_REACH characters either side of the hit is searched: exceptions
     are context words, and scanning a whole 200-character draft per hit tripled the check time.
+    When the exceptions' first characters are known, a class finds where one may start and only
+    the exceptions starting with that character are matched there; otherwise the gate finds
+    where some exception starts and the joined regex, matched there, tells how far each one
+    reaches (``Rule.exception_regex``).
     """
+    gate, joined = rule.exception_gate, rule.exception_regex
+    assert gate is not None and joined is not None
     position = max(0, start - EXCEPTION_REACH)
     window_end = min(len(folded), end + EXCEPTION_REACH)
-    while (found := exceptions.search(folded, position, window_end)) and found.start() <= start:
-        if any(found.end(group) >= end for group in range(1, exceptions.groups + 1)):
+    if rule.exception_first is not None and rule.exception_by_char is not None:
+        # Only where an exception can start and still reach the hit's end, no later than the
+        # hit, and only the exceptions starting with that character and wide enough.
+        by_char = rule.exception_by_char
+        lowest = max(position, end - rule.exception_width)
+        for candidate in rule.exception_first.finditer(folded, lowest, start + 1):
+            at = candidate.start()
+            for exception, width in by_char[folded[at]]:
+                found = at + width >= end and exception.match(folded, at, window_end)
+                if found and found.end() >= end:
+                    return True
+        return False
+    while (found := gate.search(folded, position, window_end)) and found.start() <= start:
+        captured = joined.match(folded, found.start(), window_end)
+        if captured and any(captured.end(group) >= end for group in range(1, joined.groups + 1)):
             return True
         position = found.start() + 1
     return False

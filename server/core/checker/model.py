@@ -67,6 +67,20 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
+class CueFamily:
+    """A named set of terms that means one thing (an object, a refusal, a reward…).
+
+    Families are the words rules are composed of (``compose``) and the context that clears a hit
+    (``unless``); their terms share the one automaton with every rule's terms.
+    """
+
+    name: str
+    terms: tuple[str, ...]  # normalised
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Rule:
     """One validated rule of a rule pack (the format is documented in phrases/banned/README.md)."""
 
@@ -83,11 +97,30 @@ class Rule:
     exceptions: tuple[str, ...] = ()  # normalised terms
     exception_patterns: tuple[re.Pattern[str], ...] = ()
     # The exceptions and exception patterns in one regex: alternative i captures as group i + 1
-    # in a lookahead, so one search finds every exception starting at a position.
+    # in a lookahead, so one match finds every exception starting at a position; the gate is
+    # their plain alternation, which the regex engine can search fast (a pattern opening with a
+    # lookahead gets no first-character scan) to find the positions worth matching.
     exception_regex: re.Pattern[str] | None = None
+    exception_gate: re.Pattern[str] | None = None
+    # When every exception's first characters are known: a class finding them, and for each
+    # first character the exceptions (compiled alone, with the most characters they can span)
+    # that can start with it; an exception can only cover a hit if it starts that close to it.
+    exception_first: re.Pattern[str] | None = None
+    exception_by_char: dict[str, tuple[tuple[re.Pattern[str], int], ...]] | None = None
+    exception_width: int = 0  # the widest of them
     when: tuple[tuple[str, bool], ...] = ()  # (context field, required value)
     shorter_than: int | None = None  # whole reply: fewer meaningful characters than this
     only_chars: str | None = None  # whole reply: made of nothing but these characters
+    # Composition: each alternative is a pair of cue family names whose cues must both occur
+    # within ``window`` characters, without a clause boundary other than those in ``across``,
+    # and, when ``ordered``, in the listed order.
+    compose: tuple[tuple[str, ...], ...] = ()
+    ordered: bool = False
+    window: int = 8
+    across: str = ""
+    unless: tuple[str, ...] = ()  # cue families: one near a hit (same clause) clears it
+    unless_across: str = ""  # clause boundaries an unless cue may reach across
+    despite: tuple[str, ...] = ()  # cue families: one right before a hit keeps it (加我微信零钱)
     file: str = ""
     line: int = 0
 

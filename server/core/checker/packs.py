@@ -12,8 +12,17 @@ from typing import TypeVar
 
 import yaml
 
-from server.core.checker.model import CATEGORIES, CONDITIONS, PLATFORMS, SEVERITIES, Rule, Term
-from server.core.checker.normalize import compact
+from server.core.checker.firstchars import char_class, first_chars, max_width
+from server.core.checker.model import (
+    CATEGORIES,
+    CONDITIONS,
+    PLATFORMS,
+    SEVERITIES,
+    CueFamily,
+    Rule,
+    Term,
+)
+from server.core.checker.normalize import BOUNDARIES, compact
 from server.errors import RulePackError
 
 _RULE_ID = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*")
@@ -36,9 +45,17 @@ _FIELDS = frozenset(
         "when",
         "shorter_than",
         "only_chars",
+        "compose",
+        "ordered",
+        "window",
+        "across",
+        "unless",
+        "unless_across",
+        "despite",
     }
 )
-_MATCHERS = ("terms", "patterns", "raw_patterns", "shorter_than", "only_chars")
+_MATCHERS = ("terms", "patterns", "raw_patterns", "shorter_than", "only_chars", "compose")
+_FAMILY = re.compile(r"[a-z][a-z0-9_]*")
 
 T = TypeVar("T")
 
@@ -165,6 +182,39 @@ class _Pack:
                 )
             return pattern
 
+        def family(node: yaml.Node) -> str:
+            name = self.string(node, "cue family")
+            if not _FAMILY.fullmatch(name):
+                raise self.error(node, f"bad cue family name: {name!r}")
+            return name
+
+        def alternative(node: yaml.Node) -> tuple[str, ...]:
+            names = self.each(node, "compose", family)
+            if len(names) != 2:
+                raise self.error(node, f"a composition is a pair of cue families, got {len(names)}")
+            return names
+
+        def composition(node: yaml.Node) -> tuple[tuple[str, ...], ...]:
+            items = self.items(node, "compose")
+            if items and all(isinstance(item, yaml.ScalarNode) for item in items):
+                return (alternative(node),)  # one alternative, written flat
+            return tuple(alternative(item) for item in items)
+
+        def across(node: yaml.Node, field: str = "across") -> str:
+            chars = self.string(node, field)
+            if any(char not in BOUNDARIES for char in chars):
+                raise self.error(
+                    node, f"{field!r} takes clause punctuation {BOUNDARIES}: {chars!r}"
+                )
+            return chars
+
+        for name in ("ordered", "window", "across"):
+            if name in fields and "compose" not in fields:
+                raise self.error(fields[name][0], f"{name!r} shapes 'compose', and there is none")
+        for name in ("despite", "unless_across"):
+            if name in fields and "unless" not in fields:
+                raise self.error(fields[name][0], f"{name!r} shapes 'unless': there is none")
+
         exceptions = normalized("exceptions")
         no_patterns: tuple[re.Pattern[str], ...] = ()
         exception_patterns = get(
@@ -172,6 +222,8 @@ class _Pack:
             lambda n: self.each(n, "exception_patterns", exception_pattern),
             no_patterns,
         )
+        gate = _gate(exceptions, exception_patterns)
+        by_char = _by_first_char(exceptions, exception_patterns)
         rule = Rule(
             id=rule_id,
             category=self.choice(fields["category"][1], "category", CATEGORIES),
@@ -188,16 +240,37 @@ class _Pack:
             exceptions=exceptions,
             exception_patterns=exception_patterns,
             exception_regex=_joined(exceptions, exception_patterns),
+            exception_gate=gate,
+            exception_first=char_class(frozenset(by_char)) if by_char else None,
+            exception_by_char=by_char,
+            exception_width=max(
+                (width for entries in (by_char or {}).values() for _, width in entries), default=0
+            ),
             when=get("when", self.conditions, ()),
             shorter_than=get("shorter_than", lambda n: self.count(n, "shorter_than"), None),
             only_chars=get("only_chars", lambda n: self.normalized(n, "only_chars"), None),
+            compose=get("compose", composition, ()),
+            ordered=get("ordered", lambda n: self.flag(n, "ordered"), False),
+            window=get("window", lambda n: self.count(n, "window"), 8),
+            across=get("across", across, ""),
+            unless=get("unless", lambda n: self.each(n, "unless", family), ()),
+            unless_across=get("unless_across", lambda n: across(n, "unless_across"), ""),
+            despite=get("despite", lambda n: self.each(n, "despite", family), ()),
             file=self.file,
             line=node.start_mark.line + 1,
         )
         return rule, fields["id"][1]
 
-    def rules(self, text: str) -> Iterator[tuple[Rule, yaml.Node]]:
-        """Every rule of the file with the node of its id, in file order."""
+    def families(self, node: yaml.Node) -> Iterator[CueFamily]:
+        """The ``cues`` mapping: family name → terms."""
+        for name, (key_node, value_node) in self.mapping(node, "'cues'").items():
+            if not _FAMILY.fullmatch(name):
+                raise self.error(key_node, f"bad cue family name: {name!r}")
+            terms = self.each(value_node, name, lambda t: self.normalized(t, "cue"))
+            yield CueFamily(name, terms, self.file, key_node.start_mark.line + 1)
+
+    def read(self, text: str) -> tuple[list[tuple[Rule, yaml.Node]], list[CueFamily]]:
+        """Every rule of the file with the node of its id, and its cue families, in file order."""
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
@@ -212,19 +285,49 @@ class _Pack:
             raise RulePackError(self.file, 0, "empty rule pack")
         top = self.mapping(root, "the pack (a mapping with 'rules')")
         for name, (key_node, _) in top.items():
-            if name != "rules":
+            if name not in ("rules", "cues"):
                 raise self.error(key_node, f"unknown field: {name!r}")
-        if "rules" not in top:
+        if not top:
             raise self.error(root, "missing field: 'rules'")
-        for item in self.items(top["rules"][1], "rules"):
-            yield self.rule(item)
+        items = self.items(top["rules"][1], "rules") if "rules" in top else []
+        families = list(self.families(top["cues"][1])) if "cues" in top else []
+        rules = [self.rule(item) for item in items]
+        return rules, families
+
+
+def _alternatives(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> list[str]:
+    return [re.escape(term) for term in terms] + [pattern.pattern for pattern in patterns]
+
+
+def _by_first_char(
+    terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
+) -> dict[str, tuple[tuple[re.Pattern[str], int], ...]] | None:
+    """Each exception compiled alone with its widest span, filed under its first characters.
+
+    None when some exception's first characters are unknown (the joined regex is searched then).
+    """
+    table: dict[str, list[tuple[re.Pattern[str], int]]] = {}
+    for alternative in _alternatives(terms, patterns):
+        chars = first_chars(alternative)
+        if chars is None:
+            return None
+        entry = (re.compile(alternative), max_width(alternative))
+        for char in chars:
+            table.setdefault(char, []).append(entry)
+    return {char: tuple(found) for char, found in table.items()} or None
+
+
+def _gate(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    """Any one exception: where a match of ``_joined`` may start."""
+    alternatives = _alternatives(terms, patterns)
+    return re.compile("|".join(f"(?:{a})" for a in alternatives)) if alternatives else None
 
 
 def _joined(
     terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
 ) -> re.Pattern[str] | None:
     """All exceptions in one regex: a gate needing one of them, then each in a lookahead group."""
-    alternatives = [re.escape(term) for term in terms] + [pattern.pattern for pattern in patterns]
+    alternatives = _alternatives(terms, patterns)
     if not alternatives:
         return None
     gate = "|".join(f"(?:{alternative})" for alternative in alternatives)
@@ -232,13 +335,28 @@ def _joined(
     return re.compile(f"(?=(?:{gate})){captures}")
 
 
-def parse_packs(sources: Mapping[str, str]) -> tuple[Rule, ...]:
-    """Validate every pack (in file-name order) and return their rules; ids are unique overall."""
+def parse_packs(sources: Mapping[str, str]) -> tuple[tuple[Rule, ...], tuple[CueFamily, ...]]:
+    """Validate every pack (in file-name order): their rules and cue families.
+
+    Rule ids and family names are unique overall; a family may be used in any pack.
+    """
     rules: list[Rule] = []
     first_seen: dict[str, Rule] = {}
+    families: dict[str, CueFamily] = {}
     for file in sorted(sources):
         pack = _Pack(file)
-        for rule, id_node in pack.rules(sources[file]):
+        read_rules, read_families = pack.read(sources[file])
+        for family in read_families:
+            earlier_family = families.get(family.name)
+            if earlier_family is not None:
+                raise RulePackError(
+                    file,
+                    family.line,
+                    f"duplicate cue family: {family.name!r} "
+                    f"(first in {earlier_family.file}:{earlier_family.line})",
+                )
+            families[family.name] = family
+        for rule, id_node in read_rules:
             earlier = first_seen.get(rule.id)
             if earlier is not None:
                 raise pack.error(
@@ -247,4 +365,9 @@ def parse_packs(sources: Mapping[str, str]) -> tuple[Rule, ...]:
                 )
             first_seen[rule.id] = rule
             rules.append(rule)
-    return tuple(rules)
+    for rule in rules:
+        composed = {name for names in rule.compose for name in names}
+        for name in sorted(composed | set(rule.unless) | set(rule.despite)):
+            if name not in families:
+                raise RulePackError(rule.file, rule.line, f"unknown cue family: {name!r}")
+    return tuple(rules), tuple(families.values())
