@@ -1,7 +1,10 @@
 """Rank quick phrases against what the buyer just wrote.
 
-BM25 over each phrase's keywords, example questions and text (weighted fields, one weighted bag
-per phrase), then context: the platform and order state filter phrases out, the order state and the
+Needs first: the line is cleaned and its needs detected (``server/core/intent.py``); phrases of
+the detected categories are lifted above everything else, strongest need first, and a line that
+names a clear need never gets a greeting or a goodbye above its answer. Inside that, BM25 over
+each phrase's keywords, example questions and text (weighted fields, one weighted bag per
+phrase), then context: the platform and order state filter phrases out, the order state and the
 shop's own usage raise ranks, and a buyer's first message brings a greeting forward. The index
 (postings with their BM25 weights) is built once per library; a call only adds up postings for
 the message's tokens and renders the few phrases it returns. docs/suggestions.md explains the
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from server.core.intent import QUESTION, SOCIAL, clean, detect
 from server.core.phrases import (
     CATEGORIES,
     ORDER_STATES,
@@ -54,6 +58,18 @@ USAGE_BOOST = 0.1
 # greeting second. STAGE_FLOOR stands in for "the best other score" when nothing else matched.
 STAGE_SHARE = 0.8
 STAGE_FLOOR = 1.0
+# Needs: every phrase of a detected category gains NEED_SHARE x (its need's strength relative to
+# the strongest need) x (the best BM25 score + NEED_FLOOR): the strongest need's phrases rank above
+# any phrase that only shares words with the line, weaker needs follow. A need of at least
+# CLEAR_NEED is clear: greetings and goodbyes are then held to SOCIAL_CAP x its best answer's score.
+NEED_SHARE = 1.0
+NEED_FLOOR = 1.0
+CLEAR_NEED = 1.5
+SOCIAL_CAP = 0.9
+UNPAID_CARRIES = ("payment", "logistics")
+# A question no cue claims: the first product phrases gain this much, enough to be offered when
+# nothing matched, too little to pass a phrase that shares words with the line.
+QUESTION_LIFT = 1.0
 # At most this many suggestions from one category while other categories have candidates: when
 # the message is ambiguous the agent sees the second reading too.
 PER_CATEGORY = 2
@@ -97,6 +113,10 @@ class Suggester:
         self._templates = tuple(_compile(p.text) for p in library.phrases)
         self._postings = self._index()
         self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
+        self._members = {
+            category: tuple(i for i, c in enumerate(self._categories) if c == category)
+            for category in CATEGORIES
+        }
         self._position = {phrase_id: i for i, phrase_id in enumerate(self._ids)}
         # Score factor per (platform, order state) and phrase: 0 filters the phrase out, else
         # 1 + the order-state boost. A phrase with order-state conditions is filtered out only
@@ -145,13 +165,26 @@ class Suggester:
         self, message: str, context: SuggestContext = SuggestContext(), k: int = 3
     ) -> list[Suggestion]:
         """The ``k`` best phrases for ``message``, placeholders filled from ``context.fill``."""
+        cleaned = clean(message)
+        text = self._tokenizer.normalize(cleaned.text)
         relevance: dict[int, float] = {}
         get = relevance.get
         postings = self._postings
-        for token in set(self._tokenizer.tokens(message)):
+        for token in set(self._tokenizer.cut(text)):
             for index, weight in postings.get(token, ()):
                 relevance[index] = get(index, 0.0) + weight
 
+        needs = detect(text)
+        if context.order_state == "unpaid":
+            # An unpaid order turns a payment or shipping question into a 催付 moment too.
+            carried = max((needs.get(c, 0.0) for c in UNPAID_CARRIES), default=0.0)
+            if carried > needs.get("nudge", 0.0):
+                needs["nudge"] = carried
+        if needs:
+            self._lift_needs(relevance, needs)
+        elif QUESTION.search(text):
+            for index in self._members["product"][:PER_CATEGORY]:
+                relevance[index] = relevance.get(index, 0.0) + QUESTION_LIFT
         factors = self._factors[context.platform, context.order_state]
         scores = {i: value * factors[i] for i, value in relevance.items() if factors[i]}
         for phrase_id, used in context.usage.items():
@@ -160,7 +193,34 @@ class Suggester:
                 scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
         if context.first_message:
             self._bring_greeting_forward(scores, relevance, factors)
-        return [self._render(index, score, context.fill) for index, score in self._pick(scores, k)]
+        if any(strength >= CLEAR_NEED for c, strength in needs.items() if c not in SOCIAL):
+            self._hold_social(scores)
+        fill = context.fill
+        if (cleaned.order and "order" not in fill) or (cleaned.amount and "amount" not in fill):
+            # The card the console pasted names the order: use it where the server knew none.
+            card = {"order": cleaned.order, "amount": cleaned.amount}
+            fill = {**{name: value for name, value in card.items() if value}, **fill}
+        return [self._render(index, score, fill) for index, score in self._pick(scores, k)]
+
+    def _lift_needs(self, relevance: dict[int, float], needs: Mapping[str, float]) -> None:
+        """Add each need's lift to the relevance of its category's phrases (before the context
+        factors, which then scale it like any relevance)."""
+        top = max(relevance.values(), default=0.0)
+        strongest = max(needs.values())
+        categories = self._categories
+        for category, strength in needs.items():
+            lift = NEED_SHARE * strength / strongest * (top + NEED_FLOOR)
+            # The phrases of the category that matched a word, else its first ones.
+            matched = [i for i in relevance if categories[i] == category]
+            for index in matched or self._members[category][:PER_CATEGORY]:
+                relevance[index] = relevance.get(index, 0.0) + lift
+
+    def _hold_social(self, scores: dict[int, float]) -> None:
+        categories = self._categories
+        best = max((v for i, v in scores.items() if categories[i] not in SOCIAL), default=0.0)
+        for index, score in scores.items():
+            if categories[index] in SOCIAL and score > SOCIAL_CAP * best:
+                scores[index] = SOCIAL_CAP * best
 
     def _bring_greeting_forward(
         self, scores: dict[int, float], relevance: dict[int, float], factors: tuple[float, ...]

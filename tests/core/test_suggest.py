@@ -145,7 +145,7 @@ def test_platform_filter(small: Suggester) -> None:
 
 
 def test_order_state_conditions(small: Suggester) -> None:
-    message = "拍了晚点付"
+    message = "我晚点付"
     unknown = small.suggest(message)
     unpaid = small.suggest(message, SuggestContext(order_state="unpaid"))
     assert ids(unpaid) == ["nudge.reminder"]
