@@ -43,8 +43,9 @@ _MASK = re.compile(
 )
 _LINK = re.compile(r"https?://\S+|www\.\S+|\S+\.(?:com|cn|html?)\S*")
 _EMOJI_CODE = re.compile(r"#e-s\d+|\[[\u4e00-\u9fff]{1,4}\]")
-# The same stretch of two or more characters pasted again right after itself.
-_REPEAT = re.compile(r"(.{2,}?)(?:[\s,，。!！?？~]*\1)+")
+# One character held down (啊啊啊), or the same stretch of two or more characters pasted again
+# right after itself (stretches up to 30 characters: the search stays linear in the text).
+_REPEAT = re.compile(r"(.)\1{2,}|(.{2,30}?)(?:[\s,，。!！?？~]*\2)+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -68,11 +69,17 @@ def clean(message: str) -> Cleaned:
             amount = number.group(1) if number else ""
     text = _CARD_FIELD.sub(" ", text)
     text = _LINK.sub(" ", text)
-    text = _MASK.sub(" ", text)
-    text = _EMOJI_CODE.sub(" ", text)
+    text = _MASK.sub("", text)
+    text = _EMOJI_CODE.sub("", text)
     text = "".join(char for char in text if not _is_symbol(char))
-    text = _REPEAT.sub(r"\1", text)
-    return Cleaned(_SPACES.sub(" ", text).strip(), order, amount)
+    text = _REPEAT.sub(_first, text)
+    text = _SPACES.sub(" ", text).strip(" ,，、;；:：")
+    # Only punctuation left (a card's separators, "？？"): nothing the buyer asked for.
+    return Cleaned(text if any(char.isalnum() for char in text) else "", order, amount)
+
+
+def _first(match: re.Match[str]) -> str:
+    return match.group(1) or match.group(2)
 
 
 def _is_symbol(char: str) -> bool:
