@@ -207,13 +207,18 @@ class Suggester:
         factors, which then scale it like any relevance)."""
         top = max(relevance.values(), default=0.0)
         strongest = max(needs.values())
+        lifts = {c: NEED_SHARE * s / strongest * (top + NEED_FLOOR) for c, s in needs.items()}
         categories = self._categories
-        for category, strength in needs.items():
-            lift = NEED_SHARE * strength / strongest * (top + NEED_FLOOR)
-            # The phrases of the category that matched a word, else its first ones.
-            matched = [i for i in relevance if categories[i] == category]
-            for index in matched or self._members[category][:PER_CATEGORY]:
-                relevance[index] = relevance.get(index, 0.0) + lift
+        lifted: set[str] = set()
+        for index in list(relevance):  # one pass, however many needs
+            category = categories[index]
+            if category in lifts:
+                relevance[index] += lifts[category]
+                lifted.add(category)
+        # A need no phrase matched a word of: its category's first phrases stand in.
+        for category in lifts.keys() - lifted:
+            for index in self._members[category][:PER_CATEGORY]:
+                relevance[index] = lifts[category]
 
     def _hold_social(self, scores: dict[int, float]) -> None:
         categories = self._categories
@@ -238,12 +243,12 @@ class Suggester:
     def _pick(self, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
         """Top ``k`` by score, at most PER_CATEGORY per category unless no other category has a
         candidate left. Ties keep library order among the chosen."""
-        # Look at the best few; widen only when the cap cannot fill k slots from them.
+        # Look at the best few; all of them only when the cap cannot fill k slots from those.
         wanted = k * (PER_CATEGORY + 1)
         ranked = heapq.nlargest(wanted, scores.items(), key=_score)
-        while len(ranked) < len(scores) and not self._fills(ranked, k):
-            wanted *= 4
-            ranked = heapq.nlargest(wanted, scores.items(), key=_score)
+        if len(ranked) < len(scores) and not self._fills(ranked, k):
+            # One need's phrases fill the top: sort them all once rather than widen step by step.
+            ranked = list(scores.items())
         ranked.sort(key=_rank_key)
         chosen: list[tuple[int, float]] = []
         held: list[tuple[int, float]] = []
