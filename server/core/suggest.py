@@ -113,6 +113,7 @@ class Suggester:
         self._templates = tuple(_compile(p.text) for p in library.phrases)
         self._postings = self._index()
         self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
+        self._social = tuple(i for i, c in enumerate(self._categories) if c in SOCIAL)
         self._members = {
             category: tuple(i for i, c in enumerate(self._categories) if c == category)
             for category in CATEGORIES
@@ -222,9 +223,11 @@ class Suggester:
 
     def _hold_social(self, scores: dict[int, float]) -> None:
         categories = self._categories
-        best = max((v for i, v in scores.items() if categories[i] not in SOCIAL), default=0.0)
-        for index, score in scores.items():
-            if categories[index] in SOCIAL and score > SOCIAL_CAP * best:
+        best_index, best = max(scores.items(), key=_score, default=(-1, 0.0))
+        if best_index >= 0 and categories[best_index] in SOCIAL:
+            best = max((v for i, v in scores.items() if categories[i] not in SOCIAL), default=0.0)
+        for index in self._social:  # a few phrases, not every score
+            if scores.get(index, 0.0) > SOCIAL_CAP * best:
                 scores[index] = SOCIAL_CAP * best
 
     def _bring_greeting_forward(
