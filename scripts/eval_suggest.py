@@ -11,6 +11,10 @@ even, else in ``test``. Tune on dev; report test.
 
     python scripts/eval_suggest.py score [--split dev|test|both] [--misses]
         top-1 / top-3 per primary category (lines labelled none are left out).
+    python scripts/eval_suggest.py learn
+        what learning from the shop's history moves: (buyer line, agent's next reply) pairs of the
+        same files, replies mapped to phrases, test-split lines held back; test scored without
+        and with the learned examples.
     python scripts/eval_suggest.py pool --out /work/tmp/pool.tsv
         every buyer line with its ref, to a file OUTSIDE the repository, for labelling.
 
@@ -30,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from server.core.learn import ExampleBook, learn  # noqa: E402
 from server.core.phrases import CATEGORIES, load_library  # noqa: E402
 from server.core.suggest import SuggestContext, Suggester  # noqa: E402
 
@@ -77,12 +82,17 @@ def labelled(split: str) -> list[tuple[str, str, list[str]]]:
     return rows
 
 
-def score(split: str, show_misses: bool, suggester: Suggester | None = None) -> dict[str, float]:
+def score(
+    split: str,
+    show_misses: bool,
+    suggester: Suggester | None = None,
+    examples: ExampleBook | None = None,
+) -> dict[str, float]:
     suggester = suggester or Suggester(load_library(ROOT / "phrases"))
     rows = [row for row in labelled(split) if row[2] != ["none"]]
     per: dict[str, list[int]] = {category: [0, 0, 0] for category in CATEGORIES}
     for ref, text, categories in rows:
-        context = SuggestContext(platform=platform_of(ref))
+        context = SuggestContext(platform=platform_of(ref), examples=examples)
         got = [s.category for s in suggester.suggest(text, context)]
         counts = per[categories[0]]
         counts[0] += 1
@@ -102,6 +112,44 @@ def score(split: str, show_misses: bool, suggester: Suggester | None = None) -> 
     return {"top1": total[1] / n, "top3": total[2] / n}
 
 
+def reply_pairs(directory: Path = REAL) -> list[tuple[str, str]]:
+    """(buyer message, the agent's next reply) of the JDDC context turns and ECD dialogues."""
+    pairs: list[tuple[str, str]] = []
+    for name in JD_FILES:
+        raw_lines = (directory / name).read_text(encoding="utf-8").splitlines()
+        for raw, following in zip(raw_lines, raw_lines[1:], strict=False):
+            if raw.startswith("Q:\t") and following.startswith("A:\t"):
+                # three agents' answers joined by <sep>: the first that answered
+                replies = [r for r in following[3:].split("<sep>") if r.strip() != "NULL"]
+                if replies:
+                    reply = replies[0].replace("!@@@!", "，")
+                    pairs.extend((part, reply) for part in raw[3:].split("!@@@!"))
+    for name in ECD_FILES:
+        for raw in (directory / name).read_text(encoding="utf-8").splitlines():
+            columns = [c.replace(" ", "") for c in raw.split("\t")]
+            if columns[0] != "1":
+                continue  # each dialogue once, with its true response
+            turns = columns[1:]
+            pairs.extend((turns[i], turns[i + 1]) for i in range(0, len(turns) - 1, 2))
+    return pairs
+
+
+def learned(suggester: Suggester) -> None:
+    held_back = {text for _ref, text, _categories in labelled("test")}
+    pairs = [(line, reply) for line, reply in reply_pairs() if line not in held_back]
+    book = learn(pairs, suggester)
+    print(f"{len(pairs)} (buyer line, reply) pairs outside the test split; {len(book)} replies")
+    print("close enough to a library phrase to learn from")
+    print("without the shop's examples:")
+    before = score("test", False, suggester)
+    print("with them:")
+    after = score("test", False, suggester, book)
+    print(
+        f"test top-1 {before['top1']:.1%} -> {after['top1']:.1%}, "
+        f"top-3 {before['top3']:.1%} -> {after['top3']:.1%}"
+    )
+
+
 def pool(out: Path) -> None:
     with out.open("w", encoding="utf-8") as file:
         for ref, text in buyer_lines():
@@ -117,6 +165,7 @@ def main() -> None:
     grade = commands.add_parser("score")
     grade.add_argument("--split", choices=("dev", "test", "both"), default="both")
     grade.add_argument("--misses", action="store_true", help="print every top-3 miss")
+    commands.add_parser("learn")
     draw = commands.add_parser("pool")
     draw.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -127,6 +176,9 @@ def main() -> None:
         if ROOT in args.out.resolve().parents:
             parser.error("write the pool outside the repository: it holds real chat text")
         pool(args.out)
+        return
+    if args.command == "learn":
+        learned(Suggester(load_library(ROOT / "phrases")))
         return
     for split in ("dev", "test") if args.split == "both" else (args.split,):
         score(split, args.misses)

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
 from server.core.intent import QUESTION, SOCIAL, clean, detect
+from server.core.learn import ExampleBook
 from server.core.phrases import (
     CATEGORIES,
     ORDER_STATES,
     PLACEHOLDER_LABELS,
     PLATFORMS,
+    Phrase,
     PhraseLibrary,
     placeholders_in,
 )
@@ -67,6 +70,17 @@ NEED_FLOOR = 1.0
 CLEAR_NEED = 1.5
 SOCIAL_CAP = 0.9
 UNPAID_CARRIES = ("payment", "logistics")
+# The shop's own history (ExampleBook): a phrase its agents answered such words with gains
+# LEARN_SHARE x (its history score / the best one) x (the best score so far + NEED_FLOOR); a score
+# under LEARN_MIN of the best is noise.
+LEARN_SHARE = 0.3
+LEARN_MIN = 0.3
+# An agent's reply is taken for a library phrase when their character bigrams overlap this much
+# (Dice coefficient: the agent typed or edited that phrase), else when the reply's own words score
+# this much BM25 against one phrase (it answers in other words what that phrase answers; 12 is
+# two or three keywords: chosen on the development split, docs/suggestions.md).
+NEAREST_MIN = 0.5
+NEAREST_MIN_SCORE = 12.0
 # A question no cue claims: the first product phrases gain this much, enough to be offered when
 # nothing matched, too little to pass a phrase that shares words with the line.
 QUESTION_LIFT = 1.0
@@ -82,6 +96,7 @@ class SuggestContext:
     order_state: str | None = None  # None (unknown) | unpaid | paid | shipped | refunding
     usage: Mapping[str, int] = field(default_factory=dict)  # phrase id -> times this shop used it
     fill: Mapping[str, str] = field(default_factory=dict)  # placeholder name -> value
+    examples: ExampleBook | None = None  # what this shop's agents answered which words with
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
@@ -112,6 +127,7 @@ class Suggester:
         self._ids = tuple(p.id for p in library.phrases)
         self._templates = tuple(_compile(p.text) for p in library.phrases)
         self._postings = self._index()
+        self._bigrams = _bigram_index(self._phrases, self._tokenizer.normalize)
         self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
         self._social = tuple(i for i, c in enumerate(self._categories) if c in SOCIAL)
         self._members = {
@@ -168,10 +184,11 @@ class Suggester:
         """The ``k`` best phrases for ``message``, placeholders filled from ``context.fill``."""
         cleaned = clean(message)
         text = self._tokenizer.normalize(cleaned.text)
+        tokens = self._tokenizer.cut(text)
         relevance: dict[int, float] = {}
         get = relevance.get
         postings = self._postings
-        for token in set(self._tokenizer.cut(text)):
+        for token in set(tokens):
             for index, weight in postings.get(token, ()):
                 relevance[index] = get(index, 0.0) + weight
 
@@ -186,6 +203,8 @@ class Suggester:
         elif QUESTION.search(text):
             for index in self._members["product"][:PER_CATEGORY]:
                 relevance[index] = relevance.get(index, 0.0) + QUESTION_LIFT
+        if context.examples:
+            self._lift_learned(relevance, context.examples.scores(tokens))
         factors = self._factors[context.platform, context.order_state]
         scores = {i: value * factors[i] for i, value in relevance.items() if factors[i]}
         for phrase_id, used in context.usage.items():
@@ -220,6 +239,45 @@ class Suggester:
         for category in lifts.keys() - lifted:
             for index in self._members[category][:PER_CATEGORY]:
                 relevance[index] = lifts[category]
+
+    def _lift_learned(self, relevance: dict[int, float], learned: Mapping[str, float]) -> None:
+        best = max(learned.values(), default=0.0)
+        if not best:
+            return
+        top = max(relevance.values(), default=0.0)
+        for phrase_id, value in learned.items():
+            index = self._position.get(phrase_id)
+            if index is not None and value >= LEARN_MIN * best:
+                lift = LEARN_SHARE * value / best * (top + NEED_FLOOR)
+                relevance[index] = relevance.get(index, 0.0) + lift
+
+    def search_tokens(self, line: str) -> list[str]:
+        """The tokens :meth:`suggest` reads from a buyer line (cleaned, normalised, cut)."""
+        return self._tokenizer.cut(self._tokenizer.normalize(clean(line).text))
+
+    def nearest(self, reply: str) -> str | None:
+        """The phrase an agent's ``reply`` was typed from, if one is close enough."""
+        grams = _bigrams(self._tokenizer.normalize(reply))
+        if not grams:
+            return None
+        postings, sizes = self._bigrams
+        shared: dict[int, int] = {}
+        for gram in grams:
+            for index in postings.get(gram, ()):
+                shared[index] = shared.get(index, 0) + 1
+        best, best_dice = None, NEAREST_MIN
+        for index, count in shared.items():
+            dice = 2 * count / (len(grams) + sizes[index])
+            if dice >= best_dice:
+                best, best_dice = index, dice
+        if best is None:
+            relevance: dict[int, float] = {}
+            for token in set(self.search_tokens(reply)):
+                for index, weight in self._postings.get(token, ()):
+                    relevance[index] = relevance.get(index, 0.0) + weight
+            index, score = max(relevance.items(), key=_score, default=(-1, 0.0))
+            best = index if score >= NEAREST_MIN_SCORE else None
+        return None if best is None else self._ids[best]
 
     def _hold_social(self, scores: dict[int, float]) -> None:
         categories = self._categories
@@ -305,6 +363,26 @@ def _factor(
         return 0.0
     boost = STATE_BOOSTS.get(state, {}).get(category, 0.0)
     return 1.0 + boost + (STATE_MATCH_BOOST if state in conditions else 0.0)
+
+
+def _bigrams(text: str) -> frozenset[str]:
+    chars = "".join(char for char in text if char.isalnum())
+    return frozenset(chars[i : i + 2] for i in range(len(chars) - 1))
+
+
+def _bigram_index(
+    phrases: tuple[Phrase, ...], normalize: Callable[[str], str]
+) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """Character bigram -> phrases whose text holds it (placeholders left out); bigram counts."""
+    grams = [_bigrams(normalize(_PLACEHOLDER_TEXT.sub("", p.text))) for p in phrases]
+    postings: dict[str, list[int]] = {}
+    for index, phrase_grams in enumerate(grams):
+        for gram in phrase_grams:
+            postings.setdefault(gram, []).append(index)
+    return {g: tuple(i) for g, i in postings.items()}, tuple(len(g) for g in grams)
+
+
+_PLACEHOLDER_TEXT = re.compile(r"\{[a-z_]+\}")
 
 
 def _rank_key(item: tuple[int, float]) -> tuple[float, int]:

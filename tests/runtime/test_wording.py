@@ -147,3 +147,14 @@ async def test_old_flagged_drafts_are_forgotten(server):
     assert len(service.flagged) == 1  # still inside the override window
     service.sweep(checked_at + 301)
     assert service.flagged == {}
+
+
+async def test_a_used_suggestion_teaches_the_shop_its_answer(server):
+    async with client(server.ws_url) as c:
+        line = {"type": "message", "buyer": "tom", "from": "buyer", "text": "能不能发顺丰"}
+        before = await c.request({**line, "id": "m1", "conversation": "c7"})
+        assert "logistics.courier" not in [item["phrase"] for item in before["items"]]
+        used = {"type": "suggestion_used", "phrase": "logistics.courier", "conversation": "c7"}
+        assert (await c.request({**used, "id": "u1"}))["type"] == "ack"
+        after = await c.request({**line, "id": "m2", "conversation": "c8"})
+        assert "logistics.courier" in [item["phrase"] for item in after["items"]]
