@@ -304,12 +304,23 @@ class Suggester:
     def _pick(self, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
         """Top ``k`` by score, at most PER_CATEGORY per category unless no other category has a
         candidate left. Ties keep library order among the chosen."""
-        # Look at the best few; all of them only when the cap cannot fill k slots from those.
+        # Look at the best few; past them only when the cap cannot fill k slots from those.
         wanted = k * (PER_CATEGORY + 1)
         ranked = heapq.nlargest(wanted, scores.items(), key=_score)
-        if len(ranked) < len(scores) and not self._fills(ranked, k):
-            # One need's phrases fill the top: sort them all once rather than widen step by step.
-            ranked = list(scores.items())
+        categories = self._categories
+        counts: dict[str, int] = {}
+        for index, _value in ranked:
+            counts[categories[index]] = counts.get(categories[index], 0) + 1
+        if len(ranked) < len(scores) and sum(min(PER_CATEGORY, n) for n in counts.values()) < k:
+            # A need's phrases fill the top: the rest comes from the best of the other categories.
+            full = {category for category, n in counts.items() if n >= PER_CATEGORY}
+            seen = {index for index, _value in ranked}
+            others = (
+                item
+                for item in scores.items()
+                if categories[item[0]] not in full and item[0] not in seen
+            )
+            ranked += heapq.nlargest(wanted, others, key=_score)
         ranked.sort(key=_rank_key)
         chosen: list[tuple[int, float]] = []
         held: list[tuple[int, float]] = []
@@ -326,14 +337,6 @@ class Suggester:
         chosen.extend(held[: k - len(chosen)])
         chosen.sort(key=_rank_key)
         return chosen
-
-    def _fills(self, ranked: list[tuple[int, float]], k: int) -> bool:
-        """Whether the category cap can fill ``k`` slots from ``ranked`` alone."""
-        per_category: dict[str, int] = {}
-        for index, _score in ranked:
-            category = self._categories[index]
-            per_category[category] = min(PER_CATEGORY, per_category.get(category, 0) + 1)
-        return sum(per_category.values()) >= k
 
     def _render(self, index: int, score: float, fill: Mapping[str, str]) -> Suggestion:
         parts: list[str] = []
