@@ -69,6 +69,7 @@ NEED_SHARE = 1.0
 NEED_FLOOR = 1.0
 CLEAR_NEED = 1.5
 SOCIAL_CAP = 0.9
+LIFTED = 3  # phrases lifted per need: as many as one answer shows
 UNPAID_CARRIES = ("payment", "logistics")
 # The shop's own history (ExampleBook): a phrase its agents answered such words with gains
 # LEARN_SHARE x (its history score / the best one) x (the best score so far + NEED_FLOOR); a score
@@ -129,7 +130,6 @@ class Suggester:
         self._postings = self._index()
         self._bigrams = _bigram_index(self._phrases, self._tokenizer.normalize)
         self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
-        self._social = tuple(i for i, c in enumerate(self._categories) if c in SOCIAL)
         self._members = {
             category: tuple(i for i, c in enumerate(self._categories) if c == category)
             for category in CATEGORIES
@@ -198,13 +198,15 @@ class Suggester:
             carried = max((needs.get(c, 0.0) for c in UNPAID_CARRIES), default=0.0)
             if carried > needs.get("nudge", 0.0):
                 needs["nudge"] = carried
+        if context.examples:
+            # Before the needs: a phrase this shop answers such lines with is among those the
+            # need then lifts.
+            self._lift_learned(relevance, context.examples.scores(tokens))
         if needs:
             self._lift_needs(relevance, needs)
         elif QUESTION.search(text):
             for index in self._members["product"][:PER_CATEGORY]:
                 relevance[index] = relevance.get(index, 0.0) + QUESTION_LIFT
-        if context.examples:
-            self._lift_learned(relevance, context.examples.scores(tokens))
         factors = self._factors[context.platform, context.order_state]
         scores = {i: value * factors[i] for i, value in relevance.items() if factors[i]}
         for phrase_id, used in context.usage.items():
@@ -213,14 +215,14 @@ class Suggester:
                 scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
         if context.first_message:
             self._bring_greeting_forward(scores, relevance, factors)
-        if any(strength >= CLEAR_NEED for c, strength in needs.items() if c not in SOCIAL):
-            self._hold_social(scores)
+        hold = any(strength >= CLEAR_NEED for c, strength in needs.items() if c not in SOCIAL)
         fill = context.fill
         if (cleaned.order and "order" not in fill) or (cleaned.amount and "amount" not in fill):
             # The card the console pasted names the order: use it where the server knew none.
             card = {"order": cleaned.order, "amount": cleaned.amount}
             fill = {**{name: value for name, value in card.items() if value}, **fill}
-        return [self._render(index, score, fill) for index, score in self._pick(scores, k)]
+        picked = self._pick(scores, k, hold)
+        return [self._render(index, score, fill) for index, score in picked]
 
     def _lift_needs(self, relevance: dict[int, float], needs: Mapping[str, float]) -> None:
         """Add each need's lift to the relevance of its category's phrases (before the context
@@ -228,17 +230,15 @@ class Suggester:
         top = max(relevance.values(), default=0.0)
         strongest = max(needs.values())
         lifts = {c: NEED_SHARE * s / strongest * (top + NEED_FLOOR) for c, s in needs.items()}
-        categories = self._categories
-        lifted: set[str] = set()
-        for index in list(relevance):  # one pass, however many needs
-            category = categories[index]
-            if category in lifts:
-                relevance[index] += lifts[category]
-                lifted.add(category)
-        # A need no phrase matched a word of: its category's first phrases stand in.
-        for category in lifts.keys() - lifted:
-            for index in self._members[category][:PER_CATEGORY]:
-                relevance[index] = lifts[category]
+        for category, lift in lifts.items():
+            members = self._members[category]
+            matched = [index for index in members if index in relevance]
+            # Only the best few can be shown (k at most): lifting them is enough, and keeps the
+            # top of the ranking from filling with one category. A need no phrase matched a
+            # word of: its category's first phrases stand in.
+            best = heapq.nlargest(LIFTED, matched, key=relevance.__getitem__)
+            for index in best or members[:PER_CATEGORY]:
+                relevance[index] = relevance.get(index, 0.0) + lift
 
     def _lift_learned(self, relevance: dict[int, float], learned: Mapping[str, float]) -> None:
         best = max(learned.values(), default=0.0)
@@ -279,14 +279,16 @@ class Suggester:
             best = index if score >= NEAREST_MIN_SCORE else None
         return None if best is None else self._ids[best]
 
-    def _hold_social(self, scores: dict[int, float]) -> None:
+    def _held(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``ranked`` (the best scores) with greetings and goodbyes held below the best answer.
+
+        Any score outside ``ranked`` is at most the best answer's already."""
         categories = self._categories
-        best_index, best = max(scores.items(), key=_score, default=(-1, 0.0))
-        if best_index >= 0 and categories[best_index] in SOCIAL:
-            best = max((v for i, v in scores.items() if categories[i] not in SOCIAL), default=0.0)
-        for index in self._social:  # a few phrases, not every score
-            if scores.get(index, 0.0) > SOCIAL_CAP * best:
-                scores[index] = SOCIAL_CAP * best
+        best = max((v for i, v in ranked if categories[i] not in SOCIAL), default=None)
+        if best is None:
+            return ranked
+        cap = SOCIAL_CAP * best
+        return [(i, min(v, cap) if categories[i] in SOCIAL else v) for i, v in ranked]
 
     def _bring_greeting_forward(
         self, scores: dict[int, float], relevance: dict[int, float], factors: tuple[float, ...]
@@ -301,12 +303,15 @@ class Suggester:
         reference = max(others, default=0.0) or STAGE_FLOOR
         scores[best] = scores.get(best, 0.0) + STAGE_SHARE * reference
 
-    def _pick(self, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+    def _pick(self, scores: dict[int, float], k: int, hold: bool) -> list[tuple[int, float]]:
         """Top ``k`` by score, at most PER_CATEGORY per category unless no other category has a
-        candidate left. Ties keep library order among the chosen."""
+        candidate left; with ``hold``, no greeting or goodbye above the best answer. Ties keep
+        library order among the chosen."""
         # Look at the best few; past them only when the cap cannot fill k slots from those.
         wanted = k * (PER_CATEGORY + 1)
         ranked = heapq.nlargest(wanted, scores.items(), key=_score)
+        if hold:
+            ranked = self._held(ranked)
         categories = self._categories
         counts: dict[str, int] = {}
         for index, _value in ranked:
