@@ -232,7 +232,10 @@ class Suggester:
         lifts = {c: NEED_SHARE * s / strongest * (top + NEED_FLOOR) for c, s in needs.items()}
         for category, lift in lifts.items():
             members = self._members[category]
-            matched = [index for index in members if index in relevance]
+            if len(members) < len(relevance):
+                matched = [index for index in members if index in relevance]
+            else:
+                matched = [index for index in relevance if self._categories[index] == category]
             # Only the best few can be shown (k at most): lifting them is enough, and keeps the
             # top of the ranking from filling with one category. A need no phrase matched a
             # word of: its category's first phrases stand in.
