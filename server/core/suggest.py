@@ -61,15 +61,17 @@ USAGE_BOOST = 0.1
 # greeting second. STAGE_FLOOR stands in for "the best other score" when nothing else matched.
 STAGE_SHARE = 0.8
 STAGE_FLOOR = 1.0
-# Needs: every phrase of a detected category gains NEED_SHARE x (its need's strength relative to
-# the strongest need) x (the best BM25 score + NEED_FLOOR): the strongest need's phrases rank above
-# any phrase that only shares words with the line, weaker needs follow. A need of at least
-# CLEAR_NEED is clear: greetings and goodbyes are then held to SOCIAL_CAP x its best answer's score.
+# Needs: the LIFTED best phrases of a detected category gain NEED_SHARE x (its need's strength
+# relative to the strongest need) x (the best BM25 score + NEED_FLOOR): the strongest need's
+# phrases rank above any phrase that only shares words with the line, weaker needs follow. A need
+# of at least CLEAR_NEED is clear: greetings and goodbyes are then held to SOCIAL_CAP x its best
+# answer's score.
 NEED_SHARE = 1.0
 NEED_FLOOR = 1.0
 CLEAR_NEED = 1.5
 SOCIAL_CAP = 0.9
 LIFTED = 3  # phrases lifted per need: as many as one answer shows
+# With an unpaid order, a need of these categories is a 催付 (nudge) need as strong.
 UNPAID_CARRIES = ("payment", "logistics")
 # The shop's own history (ExampleBook): a phrase its agents answered such words with gains
 # LEARN_SHARE x (its history score / the best one) x (the best score so far + NEED_FLOOR); a score

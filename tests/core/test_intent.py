@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from server.core.intent import MAX_CHARS, Cleaned, clean, detect
+from server.core.intent import MAX_CHARS, SOCIAL, Cleaned, clean, detect
 from server.core.phrases import load_library
-from server.core.suggest import SuggestContext, Suggester
+from server.core.suggest import CLEAR_NEED, SuggestContext, Suggester
+from server.core.tokenize import get_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,3 +87,22 @@ def test_five_thousand_characters_get_an_answer(shipped: Suggester) -> None:
     assert shipped.suggest(line)[0].category == "logistics"
     varied = "".join(chr(0x4E00 + i % 3000) for i in range(5000))
     assert len(shipped.suggest(varied)) <= 3
+
+
+def test_no_labelled_line_with_a_clear_need_gets_a_greeting_or_goodbye_first(
+    shipped: Suggester,
+) -> None:
+    labelled = ROOT / "tests" / "data" / "suggest" / "labelled.jsonl"
+    checked = 0
+    for row in map(json.loads, labelled.read_text(encoding="utf-8").splitlines()):
+        context = SuggestContext(
+            platform=row.get("platform", "taobao"),
+            first_message=row.get("first_message", False),
+            order_state=row.get("order_state"),
+        )
+        needs = detect(get_tokenizer().normalize(clean(row["text"]).text))
+        if any(s >= CLEAR_NEED for c, s in needs.items() if c not in SOCIAL):
+            checked += 1
+            first = shipped.suggest(row["text"], context)[0]
+            assert first.category not in SOCIAL, (row["text"], first.phrase)
+    assert checked > 150
