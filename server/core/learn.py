@@ -82,6 +82,8 @@ class ExampleBook:
     def from_json(cls, rows: Sequence[dict[str, object]], limit: int = BOOK_LIMIT) -> ExampleBook:
         book = cls(limit)
         for row in rows:
+            if not isinstance(row, dict):
+                continue
             tokens, phrase = row.get("tokens"), row.get("phrase")
             if isinstance(tokens, list) and isinstance(phrase, str):
                 book.add((t for t in tokens if isinstance(t, str)), phrase)
@@ -123,12 +125,19 @@ def learn(pairs: Iterable[tuple[str, str]], matcher: PhraseMatcher) -> ExampleBo
 
 
 def load_books(directory: Path) -> dict[str, ExampleBook]:
-    """``{shop: book}`` from ``directory/<shop>.json`` as ``kefu qa --learn`` writes them."""
+    """``{shop: book}`` from ``directory/<shop>.json`` as ``kefu qa --learn`` writes them.
+
+    A file that cannot be read or is not such a document is left out: learned examples refine
+    the ranking, they never stop a server from starting."""
     books: dict[str, ExampleBook] = {}
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
-        document = orjson.loads(path.read_bytes())
-        rows = document.get("examples", []) if isinstance(document, dict) else []
-        books[path.stem] = ExampleBook.from_json(rows)
+        try:
+            document = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        rows = document.get("examples") if isinstance(document, dict) else None
+        if isinstance(rows, list):
+            books[path.stem] = ExampleBook.from_json(rows)
     return books
 
 

@@ -100,8 +100,10 @@ def test_the_live_side_learns_from_used_suggestions_and_sent_replies(shipped: Su
 
 
 def test_books_load_from_the_files_kefu_qa_learn_writes(tmp_path: Path) -> None:
-    rows = [{"tokens": ["顺丰"], "phrase": "logistics.sf_express"}, {"bad": 1}]
+    rows = [{"tokens": ["顺丰"], "phrase": "logistics.sf_express"}, {"bad": 1}, "x"]
     (tmp_path / "shop-a.json").write_bytes(orjson.dumps({"pairs": 2, "examples": rows}))
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "list.json").write_text("[1, 2]", encoding="utf-8")
     books = load_books(tmp_path)
     assert list(books) == ["shop-a"] and books["shop-a"].to_json() == rows[:1]
     assert load_books(tmp_path / "absent") == {}
