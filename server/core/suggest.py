@@ -38,6 +38,11 @@ from server.errors import BadField
 # is kept mild (b); k1 is the usual value.
 K1 = 1.2
 B = 0.5
+# A token in more than COMMON_SHARE of the phrases (可以, 能, 有, 在 ...) says little about which
+# one answers (its IDF is under 1.2) and has the longest postings: it is left out of the index.
+# MIN_COMMON keeps a small library's tokens (a test's nine phrases) all in.
+COMMON_SHARE = 0.3
+MIN_COMMON = 20
 # A keyword is what a team lead says the phrase answers; an example is one buyer's wording; the
 # phrase text shares the topic's vocabulary but is the agent's side of it.
 FIELD_WEIGHTS = {"keywords": 3.0, "examples": 1.0, "text": 0.3}
@@ -172,10 +177,13 @@ class Suggester:
             for token in bag:
                 frequency[token] = frequency.get(token, 0) + 1
         postings: dict[str, list[tuple[int, float]]] = {}
+        common = max(MIN_COMMON, COMMON_SHARE * count)
         for index, bag in enumerate(bags):
             norm = K1 * (1 - B + B * sum(bag.values()) / average)
             for token, tf in bag.items():
                 n = frequency[token]
+                if n > common:
+                    continue
                 idf = math.log(1 + (count - n + 0.5) / (n + 0.5))
                 postings.setdefault(token, []).append((index, idf * tf * (K1 + 1) / (tf + norm)))
         return {token: tuple(entries) for token, entries in postings.items()}
