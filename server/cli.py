@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from server.errors import KefuError
-from server.settings import PLATFORMS, load_config
+from server.settings import PLATFORMS, Config, load_config
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -123,6 +123,30 @@ def _lint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learn(paths: list[Path], args: argparse.Namespace, config: Config) -> None:
+    """Write the shop's examples: buyer lines paired with the next human reply, mapped."""
+    from server.core.learn import learn, pair_replies
+    from server.core.phrases import load_library
+    from server.core.suggest import Suggester
+    from server.qa.lines import ChatLine, parse_csv_map, read_export, zone
+
+    tz = zone(args.timezone or config.timezone)
+    columns = parse_csv_map(args.csv_map)
+    lines = [
+        (line.conversation, line.sender, line.text)
+        for path in paths
+        for line in read_export(path, tz, columns)
+        if isinstance(line, ChatLine) and not line.auto
+    ]
+    pairs = pair_replies(lines)
+    book = learn(pairs, Suggester(load_library(Path(args.phrases or config.phrases))))
+    document = {"pairs": len(pairs), "examples": book.to_json()}
+    Path(args.learn).write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    # stderr: stdout may be the JSON report
+    summary = f"学习：{len(pairs)} 组买家消息与回复，{len(book)} 组对应到话术，写入 {args.learn}"
+    print(summary, file=sys.stderr)
+
+
 def _qa(args: argparse.Namespace) -> int:
     from server.core.checker import load_rules
     from server.qa import parse_csv_map, render_html, render_text, run_qa
@@ -144,6 +168,8 @@ def _qa(args: argparse.Namespace) -> int:
     )
     if args.html:
         Path(args.html).write_text(render_html(report), encoding="utf-8")
+    if args.learn:
+        _learn(paths, args, config)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -204,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--csv-map", default="", help="CSV columns: from=col,text=col,...")
     qa.add_argument("--timezone", help="zone of times without one (default KEFU_TIMEZONE)")
     qa.add_argument("--phrases", help="the phrase library directory (default KEFU_PHRASES)")
+    qa.add_argument(
+        "--learn",
+        metavar="OUT",
+        help="also write the shop's examples (buyer line -> phrase) as JSON, for "
+        "<KEFU_PHRASES>/learned/<shop>.json",
+    )
     qa.set_defaults(run=_qa)
     return parser
 

@@ -91,3 +91,16 @@ def test_lint_fails_on_a_phrase_that_says_add_me_on_wechat(tmp_path):
         "phrase 'after_sales.contact' is blocked by rule 'offsite.wechat'\n",
         "1 problem(s)\n",
     )
+
+
+def test_qa_learn_writes_the_shops_examples(tmp_path):
+    out = tmp_path / "shop.json"
+    result = kefu("qa", "tests/data/qa/jd.jsonl", "--platform", "jd", "--learn", str(out))
+    assert result.returncode == 0, result.stderr
+    document = orjson.loads(out.read_bytes())
+    assert document["pairs"] == 9
+    assert document["examples"] == [
+        {"tokens": ["在"], "phrase": "welcome.greet"},
+        {"tokens": ["有", "优惠"], "phrase": "bargain.coupon"},
+    ]
+    assert "学习：9 组买家消息与回复，2 组对应到话术" in result.stderr

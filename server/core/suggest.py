@@ -1,7 +1,10 @@
 """Rank quick phrases against what the buyer just wrote.
 
-BM25 over each phrase's keywords, example questions and text (weighted fields, one weighted bag
-per phrase), then context: the platform and order state filter phrases out, the order state and the
+Needs first: the line is cleaned and its needs detected (``server/core/intent.py``); phrases of
+the detected categories are lifted above everything else, strongest need first, and a line that
+names a clear need never gets a greeting or a goodbye above its answer. Inside that, BM25 over
+each phrase's keywords, example questions and text (weighted fields, one weighted bag per
+phrase), then context: the platform and order state filter phrases out, the order state and the
 shop's own usage raise ranks, and a buyer's first message brings a greeting forward. The index
 (postings with their BM25 weights) is built once per library; a call only adds up postings for
 the message's tokens and renders the few phrases it returns. docs/suggestions.md explains the
@@ -12,15 +15,19 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from server.core.intent import QUESTION, SOCIAL, clean, detect
+from server.core.learn import ExampleBook
 from server.core.phrases import (
     CATEGORIES,
     ORDER_STATES,
     PLACEHOLDER_LABELS,
     PLATFORMS,
+    Phrase,
     PhraseLibrary,
     placeholders_in,
 )
@@ -31,6 +38,11 @@ from server.errors import BadField
 # is kept mild (b); k1 is the usual value.
 K1 = 1.2
 B = 0.5
+# A token in more than COMMON_SHARE of the phrases (可以, 能, 有, 在 ...) says little about which
+# one answers (its IDF is under 1.2) and has the longest postings: it is left out of the index.
+# MIN_COMMON keeps a small library's tokens (a test's nine phrases) all in.
+COMMON_SHARE = 0.3
+MIN_COMMON = 20
 # A keyword is what a team lead says the phrase answers; an example is one buyer's wording; the
 # phrase text shares the topic's vocabulary but is the agent's side of it.
 FIELD_WEIGHTS = {"keywords": 3.0, "examples": 1.0, "text": 0.3}
@@ -54,6 +66,32 @@ USAGE_BOOST = 0.1
 # greeting second. STAGE_FLOOR stands in for "the best other score" when nothing else matched.
 STAGE_SHARE = 0.8
 STAGE_FLOOR = 1.0
+# Needs: the LIFTED best phrases of a detected category gain NEED_SHARE x (its need's strength
+# relative to the strongest need) x (the best BM25 score + NEED_FLOOR): the strongest need's
+# phrases rank above any phrase that only shares words with the line, weaker needs follow. A need
+# of at least CLEAR_NEED is clear: greetings and goodbyes are then held to SOCIAL_CAP x its best
+# answer's score.
+NEED_SHARE = 1.0
+NEED_FLOOR = 1.0
+CLEAR_NEED = 1.5
+SOCIAL_CAP = 0.9
+LIFTED = 3  # phrases lifted per need: as many as one answer shows
+# With an unpaid order, a need of these categories is a 催付 (nudge) need as strong.
+UNPAID_CARRIES = ("payment", "logistics")
+# The shop's own history (ExampleBook): a phrase its agents answered such words with gains
+# LEARN_SHARE x (its history score / the best one) x (the best score so far + NEED_FLOOR); a score
+# under LEARN_MIN of the best is noise.
+LEARN_SHARE = 0.3
+LEARN_MIN = 0.3
+# An agent's reply is taken for a library phrase when their character bigrams overlap this much
+# (Dice coefficient: the agent typed or edited that phrase), else when the reply's own words score
+# this much BM25 against one phrase (it answers in other words what that phrase answers; 12 is
+# two or three keywords: chosen on the development split, docs/suggestions.md).
+NEAREST_MIN = 0.5
+NEAREST_MIN_SCORE = 12.0
+# A question no cue claims: the first product phrases gain this much, enough to be offered when
+# nothing matched, too little to pass a phrase that shares words with the line.
+QUESTION_LIFT = 1.0
 # At most this many suggestions from one category while other categories have candidates: when
 # the message is ambiguous the agent sees the second reading too.
 PER_CATEGORY = 2
@@ -66,6 +104,7 @@ class SuggestContext:
     order_state: str | None = None  # None (unknown) | unpaid | paid | shipped | refunding
     usage: Mapping[str, int] = field(default_factory=dict)  # phrase id -> times this shop used it
     fill: Mapping[str, str] = field(default_factory=dict)  # placeholder name -> value
+    examples: ExampleBook | None = None  # what this shop's agents answered which words with
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
@@ -96,7 +135,12 @@ class Suggester:
         self._ids = tuple(p.id for p in library.phrases)
         self._templates = tuple(_compile(p.text) for p in library.phrases)
         self._postings = self._index()
+        self._bigrams = _bigram_index(self._phrases, self._tokenizer.normalize)
         self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
+        self._members = {
+            category: tuple(i for i, c in enumerate(self._categories) if c == category)
+            for category in CATEGORIES
+        }
         self._position = {phrase_id: i for i, phrase_id in enumerate(self._ids)}
         # Score factor per (platform, order state) and phrase: 0 filters the phrase out, else
         # 1 + the order-state boost. A phrase with order-state conditions is filtered out only
@@ -133,10 +177,13 @@ class Suggester:
             for token in bag:
                 frequency[token] = frequency.get(token, 0) + 1
         postings: dict[str, list[tuple[int, float]]] = {}
+        common = max(MIN_COMMON, COMMON_SHARE * count)
         for index, bag in enumerate(bags):
             norm = K1 * (1 - B + B * sum(bag.values()) / average)
             for token, tf in bag.items():
                 n = frequency[token]
+                if n > common:
+                    continue
                 idf = math.log(1 + (count - n + 0.5) / (n + 0.5))
                 postings.setdefault(token, []).append((index, idf * tf * (K1 + 1) / (tf + norm)))
         return {token: tuple(entries) for token, entries in postings.items()}
@@ -145,13 +192,31 @@ class Suggester:
         self, message: str, context: SuggestContext = SuggestContext(), k: int = 3
     ) -> list[Suggestion]:
         """The ``k`` best phrases for ``message``, placeholders filled from ``context.fill``."""
+        cleaned = clean(message)
+        text = self._tokenizer.normalize(cleaned.text)
+        tokens = self._tokenizer.cut(text)
         relevance: dict[int, float] = {}
         get = relevance.get
         postings = self._postings
-        for token in set(self._tokenizer.tokens(message)):
+        for token in set(tokens):
             for index, weight in postings.get(token, ()):
                 relevance[index] = get(index, 0.0) + weight
 
+        needs = detect(text)
+        if context.order_state == "unpaid":
+            # An unpaid order turns a payment or shipping question into a 催付 moment too.
+            carried = max((needs.get(c, 0.0) for c in UNPAID_CARRIES), default=0.0)
+            if carried > needs.get("nudge", 0.0):
+                needs["nudge"] = carried
+        if context.examples:
+            # Before the needs: a phrase this shop answers such lines with is among those the
+            # need then lifts.
+            self._lift_learned(relevance, context.examples.scores(tokens))
+        if needs:
+            self._lift_needs(relevance, needs)
+        elif QUESTION.search(text):
+            for index in self._members["product"][:PER_CATEGORY]:
+                relevance[index] = relevance.get(index, 0.0) + QUESTION_LIFT
         factors = self._factors[context.platform, context.order_state]
         scores = {i: value * factors[i] for i, value in relevance.items() if factors[i]}
         for phrase_id, used in context.usage.items():
@@ -160,7 +225,83 @@ class Suggester:
                 scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
         if context.first_message:
             self._bring_greeting_forward(scores, relevance, factors)
-        return [self._render(index, score, context.fill) for index, score in self._pick(scores, k)]
+        hold = any(strength >= CLEAR_NEED for c, strength in needs.items() if c not in SOCIAL)
+        fill = context.fill
+        if (cleaned.order and "order" not in fill) or (cleaned.amount and "amount" not in fill):
+            # The card the console pasted names the order: use it where the server knew none.
+            card = {"order": cleaned.order, "amount": cleaned.amount}
+            fill = {**{name: value for name, value in card.items() if value}, **fill}
+        picked = self._pick(scores, k, hold)
+        return [self._render(index, score, fill) for index, score in picked]
+
+    def _lift_needs(self, relevance: dict[int, float], needs: Mapping[str, float]) -> None:
+        """Add each need's lift to the relevance of its category's phrases (before the context
+        factors, which then scale it like any relevance)."""
+        top = max(relevance.values(), default=0.0)
+        strongest = max(needs.values())
+        lifts = {c: NEED_SHARE * s / strongest * (top + NEED_FLOOR) for c, s in needs.items()}
+        for category, lift in lifts.items():
+            members = self._members[category]
+            if len(members) < len(relevance):
+                matched = [index for index in members if index in relevance]
+            else:
+                matched = [index for index in relevance if self._categories[index] == category]
+            # Only the best few can be shown (k at most): lifting them is enough, and keeps the
+            # top of the ranking from filling with one category. A need no phrase matched a
+            # word of: its category's first phrases stand in.
+            best = heapq.nlargest(LIFTED, matched, key=relevance.__getitem__)
+            for index in best or members[:PER_CATEGORY]:
+                relevance[index] = relevance.get(index, 0.0) + lift
+
+    def _lift_learned(self, relevance: dict[int, float], learned: Mapping[str, float]) -> None:
+        best = max(learned.values(), default=0.0)
+        if not best:
+            return
+        top = max(relevance.values(), default=0.0)
+        for phrase_id, value in learned.items():
+            index = self._position.get(phrase_id)
+            if index is not None and value >= LEARN_MIN * best:
+                lift = LEARN_SHARE * value / best * (top + NEED_FLOOR)
+                relevance[index] = relevance.get(index, 0.0) + lift
+
+    def search_tokens(self, line: str) -> list[str]:
+        """The tokens :meth:`suggest` reads from a buyer line (cleaned, normalised, cut)."""
+        return self._tokenizer.cut(self._tokenizer.normalize(clean(line).text))
+
+    def nearest(self, reply: str) -> str | None:
+        """The phrase an agent's ``reply`` was typed from, if one is close enough."""
+        grams = _bigrams(self._tokenizer.normalize(reply))
+        if not grams:
+            return None
+        postings, sizes = self._bigrams
+        shared: dict[int, int] = {}
+        for gram in grams:
+            for index in postings.get(gram, ()):
+                shared[index] = shared.get(index, 0) + 1
+        best, best_dice = None, NEAREST_MIN
+        for index, count in shared.items():
+            dice = 2 * count / (len(grams) + sizes[index])
+            if dice >= best_dice:
+                best, best_dice = index, dice
+        if best is None:
+            relevance: dict[int, float] = {}
+            for token in set(self.search_tokens(reply)):
+                for index, weight in self._postings.get(token, ()):
+                    relevance[index] = relevance.get(index, 0.0) + weight
+            index, score = max(relevance.items(), key=_score, default=(-1, 0.0))
+            best = index if score >= NEAREST_MIN_SCORE else None
+        return None if best is None else self._ids[best]
+
+    def _held(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``ranked`` (the best scores) with greetings and goodbyes held below the best answer.
+
+        Any score outside ``ranked`` is at most the best answer's already."""
+        categories = self._categories
+        best = max((v for i, v in ranked if categories[i] not in SOCIAL), default=None)
+        if best is None:
+            return ranked
+        cap = SOCIAL_CAP * best
+        return [(i, min(v, cap) if categories[i] in SOCIAL else v) for i, v in ranked]
 
     def _bring_greeting_forward(
         self, scores: dict[int, float], relevance: dict[int, float], factors: tuple[float, ...]
@@ -175,15 +316,29 @@ class Suggester:
         reference = max(others, default=0.0) or STAGE_FLOOR
         scores[best] = scores.get(best, 0.0) + STAGE_SHARE * reference
 
-    def _pick(self, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+    def _pick(self, scores: dict[int, float], k: int, hold: bool) -> list[tuple[int, float]]:
         """Top ``k`` by score, at most PER_CATEGORY per category unless no other category has a
-        candidate left. Ties keep library order among the chosen."""
-        # Look at the best few; widen only when the cap cannot fill k slots from them.
+        candidate left; with ``hold``, no greeting or goodbye above the best answer. Ties keep
+        library order among the chosen."""
+        # Look at the best few; past them only when the cap cannot fill k slots from those.
         wanted = k * (PER_CATEGORY + 1)
         ranked = heapq.nlargest(wanted, scores.items(), key=_score)
-        while len(ranked) < len(scores) and not self._fills(ranked, k):
-            wanted *= 4
-            ranked = heapq.nlargest(wanted, scores.items(), key=_score)
+        if hold:
+            ranked = self._held(ranked)
+        categories = self._categories
+        counts: dict[str, int] = {}
+        for index, _value in ranked:
+            counts[categories[index]] = counts.get(categories[index], 0) + 1
+        if len(ranked) < len(scores) and sum(min(PER_CATEGORY, n) for n in counts.values()) < k:
+            # A need's phrases fill the top: the rest comes from the best of the other categories.
+            full = {category for category, n in counts.items() if n >= PER_CATEGORY}
+            seen = {index for index, _value in ranked}
+            others = (
+                item
+                for item in scores.items()
+                if categories[item[0]] not in full and item[0] not in seen
+            )
+            ranked += heapq.nlargest(wanted, others, key=_score)
         ranked.sort(key=_rank_key)
         chosen: list[tuple[int, float]] = []
         held: list[tuple[int, float]] = []
@@ -200,14 +355,6 @@ class Suggester:
         chosen.extend(held[: k - len(chosen)])
         chosen.sort(key=_rank_key)
         return chosen
-
-    def _fills(self, ranked: list[tuple[int, float]], k: int) -> bool:
-        """Whether the category cap can fill ``k`` slots from ``ranked`` alone."""
-        per_category: dict[str, int] = {}
-        for index, _score in ranked:
-            category = self._categories[index]
-            per_category[category] = min(PER_CATEGORY, per_category.get(category, 0) + 1)
-        return sum(per_category.values()) >= k
 
     def _render(self, index: int, score: float, fill: Mapping[str, str]) -> Suggestion:
         parts: list[str] = []
@@ -237,6 +384,26 @@ def _factor(
         return 0.0
     boost = STATE_BOOSTS.get(state, {}).get(category, 0.0)
     return 1.0 + boost + (STATE_MATCH_BOOST if state in conditions else 0.0)
+
+
+def _bigrams(text: str) -> frozenset[str]:
+    chars = "".join(char for char in text if char.isalnum())
+    return frozenset(chars[i : i + 2] for i in range(len(chars) - 1))
+
+
+def _bigram_index(
+    phrases: tuple[Phrase, ...], normalize: Callable[[str], str]
+) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """Character bigram -> phrases whose text holds it (placeholders left out); bigram counts."""
+    grams = [_bigrams(normalize(_PLACEHOLDER_TEXT.sub("", p.text))) for p in phrases]
+    postings: dict[str, list[int]] = {}
+    for index, phrase_grams in enumerate(grams):
+        for gram in phrase_grams:
+            postings.setdefault(gram, []).append(index)
+    return {g: tuple(i) for g, i in postings.items()}, tuple(len(g) for g in grams)
+
+
+_PLACEHOLDER_TEXT = re.compile(r"\{[a-z_]+\}")
 
 
 def _rank_key(item: tuple[int, float]) -> tuple[float, int]:

@@ -113,6 +113,17 @@ TYPOS: tuple[tuple[str, str], ...] = (
     ("好平", "好评"),
     ("差平", "差评"),
     ("付宽", "付款"),
+    ("腿货", "退货"),
+    ("推货", "退货"),
+    ("退宽", "退款"),
+    ("换或", "换货"),
+    ("优惠劵", "优惠券"),
+    ("冲电", "充电"),
+    ("冲不进", "充不进"),
+    ("物料", "物流"),
+    ("到帐", "到账"),
+    ("价格保户", "价格保护"),
+    ("可味", "口味"),
 )
 
 
@@ -150,9 +161,13 @@ class Tokenizer:
         HMM is off: an unknown run of characters falls apart into single characters, which still
         match, instead of becoming a guessed word that matches nothing.
         """
+        return self.cut(self.normalize(text))
+
+    def cut(self, normalized: str) -> list[str]:
+        """Search tokens of text already passed through :meth:`normalize`."""
         return [
             token
-            for token in self._cut(self.normalize(text), HMM=False)
+            for token in self._cut(normalized, HMM=False)
             if token not in STOPWORDS and _is_word(token)
         ]
 

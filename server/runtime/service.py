@@ -13,11 +13,13 @@ import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server import protocol
 from server.core.checker import CheckContext, Violation
 from server.core.kpi import KpiDay
+from server.core.learn import ShopLearning, load_books
 from server.core.mask import mask
 from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
@@ -104,6 +106,8 @@ class Service:
         self.library: Library | None = None
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.usage: dict[str, dict[str, int]] = {}
+        # each shop's examples (buyer words -> phrase), grown from used suggestions and replies
+        self.learning = ShopLearning(lambda: self.library.suggester if self.library else None)
         # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
         self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
         self.observers: list[Observer] = []
@@ -125,6 +129,7 @@ class Service:
     async def start(self, cluster: Cluster | None = None) -> None:
         """Load what the store keeps; in a cluster, only shops this process comes to own."""
         self.usage = await self.store.load_usage()
+        self.learning.books.update(load_books(Path(self.config.phrases) / "learned"))
         if cluster is None:
             conversations, nudges = await self._load(None)
         else:
@@ -415,6 +420,7 @@ class Service:
             self.apply(self.tracker.buyer_message(*args, not_before))
             if any(word in message["text"] for word in COMPLAINT_WORDS):
                 self.complaints[(session.shop, message["conversation"])] = ts
+            self.learning.buyer_line(session.shop, message["conversation"], message["text"])
             self.registry.reply(
                 session,
                 {
@@ -431,6 +437,7 @@ class Service:
             if not message.get("auto"):
                 self.nudges.conversation_answered(session.shop, message["conversation"], ts)
                 self._record_override(session, message, ts)
+                self.learning.agent_reply(session.shop, message["conversation"], message["text"])
             self._ack(session, message)
         self.scheduler.poke()
 
@@ -533,6 +540,7 @@ class Service:
             order_state=state,
             usage=self.usage.get(shop, {}),
             fill=fill,
+            examples=self.learning.books.get(shop),
         )
         # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): only
         # its start is tokenised, and a missed budget gives no suggestions rather than a stall.
@@ -648,6 +656,7 @@ class Service:
     async def on_suggestion_used(self, session: Peer, message: dict[str, Any]) -> None:
         counts = self.usage.setdefault(session.shop, {})
         counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
+        self.learning.phrase_used(session.shop, message["conversation"], message["phrase"])
         await self.store.add_usage(session.shop, message["phrase"])
         self._ack(session, message)
 

@@ -145,7 +145,7 @@ def test_platform_filter(small: Suggester) -> None:
 
 
 def test_order_state_conditions(small: Suggester) -> None:
-    message = "拍了晚点付"
+    message = "我晚点付"
     unknown = small.suggest(message)
     unpaid = small.suggest(message, SuggestContext(order_state="unpaid"))
     assert ids(unpaid) == ["nudge.reminder"]
@@ -237,7 +237,7 @@ def test_labelled_accuracy(shipped: Suggester) -> None:
         categories = [s.category for s in shipped.suggest(row["text"], context)]
         top1 += categories[:1] == [row["category"]]
         top3 += row["category"] in categories
-    assert top3 / len(rows) >= 0.90
+    assert top3 / len(rows) >= 0.95
     assert top1 / len(rows) >= 0.75
 
 

@@ -180,3 +180,14 @@ async def test_free_shipping_comes_from_the_frame_or_the_shop_settings(server):
         async with client(free_shop.ws_url) as c:
             answer = await c.request({"type": "check", "id": "k", "text": refusal})
         assert _rules_of(answer) == ["commitment.free_shipping"]
+
+
+async def test_a_used_suggestion_teaches_the_shop_its_answer(server):
+    async with client(server.ws_url) as c:
+        line = {"type": "message", "buyer": "tom", "from": "buyer", "text": "能不能发顺丰"}
+        before = await c.request({**line, "id": "m1", "conversation": "c7"})
+        assert "logistics.courier" not in [item["phrase"] for item in before["items"]]
+        used = {"type": "suggestion_used", "phrase": "logistics.courier", "conversation": "c7"}
+        assert (await c.request({**used, "id": "u1"}))["type"] == "ack"
+        after = await c.request({**line, "id": "m2", "conversation": "c8"})
+        assert "logistics.courier" in [item["phrase"] for item in after["items"]]
