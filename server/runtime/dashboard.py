@@ -5,9 +5,11 @@
 headers on a websocket, or ``Authorization: Bearer``). The feed sends one ``snapshot`` of the
 shop, then updates: ``timer`` (a waiting conversation's clock; level ``cleared`` removes it),
 ``kpi`` (an agent's figures today), ``audit`` (a flagged final check or an override),
-``agents`` (who is online) and ``orders`` (unpaid orders and their nudges). Clock, KPI and audit
+``agents`` (who is online), ``orders`` (unpaid orders and their nudges) and ``adapters`` (the
+agents' consoles whose page adapter has stopped matching). Clock, KPI and audit
 changes arrive from the service's observers as they happen; presence and orders change at a
-human pace with no single event to hook, so each feed compares them once a second.
+human pace with no single event to hook, so each feed compares them (and adapter health) once a
+second.
 
 ``GET /api/audit`` exports the audit trail of a range of the shop's local dates as JSON or CSV.
 Both need a supervisor token; an agent's token gets ``forbidden`` (HTTP 403).
@@ -111,6 +113,7 @@ class Feed:
         self.date = ""
         self.online: list[str] = []
         self.orders: list[dict[str, Any]] = []
+        self.adapters: list[dict[str, Any]] = []
 
     def __call__(self, event: str, payload: Any) -> None:
         """Called inside the service's handlers: filter and queue, nothing slow."""
@@ -187,6 +190,7 @@ class Feed:
         self.date = today
         self.online = sorted(service.registry.online_agents(self.shop))
         self.orders = self.unpaid_orders(now)
+        self.adapters = service.adapter_health.broken(self.shop)
         waiting = [
             self.timer_item(conv.conversation, now) for conv in service.tracker.waiting(self.shop)
         ]
@@ -208,6 +212,7 @@ class Feed:
             "kpis": [self.frame(kpi) for kpi in sorted(kpis, key=lambda k: k.agent)],
             "audit": [audit_item(record, self.zone) for record in records[-RECENT_AUDIT:]],
             "orders": {"unpaid": self.orders, "today": _today(outcomes)},
+            "adapters": self.adapters,
         }
 
     def timer_item(self, conversation: str, now: float) -> dict[str, Any]:
@@ -246,6 +251,10 @@ class Feed:
             self.orders = orders
             outcomes = await service.nudge_outcomes(self.shop, self.date)
             frames.append({"type": "orders", "unpaid": orders, "today": _today(outcomes)})
+        adapters = service.adapter_health.broken(self.shop)
+        if adapters != self.adapters:
+            self.adapters = adapters
+            frames.append({"type": "adapters", "broken": adapters})
         return frames
 
     def unpaid_orders(self, now: float) -> list[dict[str, Any]]:

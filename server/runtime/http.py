@@ -19,6 +19,7 @@ from aiohttp import web
 
 from server import __version__, protocol
 from server.errors import BadField, BadSignature, Forbidden, KefuError, NotAuthenticated
+from server.runtime.adapters import ADAPTERS
 from server.runtime.service import Service, check_result
 from server.settings import PLATFORMS, Token
 
@@ -80,6 +81,7 @@ def shop_of(request: web.Request, token: Token) -> str:
 
 async def healthz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    watcher = request.app.get(ADAPTERS)
     return json_response(
         {
             "status": "ok",
@@ -87,6 +89,8 @@ async def healthz(request: web.Request) -> web.Response:
             "connections": sum(1 for _ in service.registry.sessions()),
             "library": service.library.version if service.library else None,
             "library_error": str(service.library_error) if service.library_error else None,
+            "adapters": service.adapters.version if service.adapters else None,
+            "adapters_error": str(watcher.error) if watcher and watcher.error else None,
         }
     )
 
