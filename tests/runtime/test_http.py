@@ -19,7 +19,8 @@ async def test_healthz_counts_connections(server):
     async with client(server.ws_url):
         assert await get(server.http_url + "/healthz") == (
             200, {"status": "ok", "version": "0.1.0", "connections": 1,
-                  "library": server.service.library.version, "library_error": None},
+                  "library": server.service.library.version, "library_error": None,
+                  "adapters": server.service.adapters.version, "adapters_error": None},
         )  # fmt: skip
 
 
