@@ -7,7 +7,7 @@
 // a CSS selector string (the element's text), or {up?, sel?, attr?, re?}: `up` the closest
 // ancestor matching it, `sel` relative to the base element (absent = the base itself), `attr`
 // to read an attribute instead of the text, `re` a regular expression whose first group is the
-// value; or a list of such candidates. Of candidates the first that yields something wins, and
+// value; or {value}: a fixed value (e.g. a shop's send key); or a list of such candidates. Of candidates the first that yields something wins, and
 // the reader records which one hit.
 "use strict";
 
@@ -77,7 +77,7 @@
     }
     const errors = [];
     for (const part of Object.keys(field)) {
-      if (!["up", "sel", "attr", "re"].includes(part)) errors.push(`${key} 含未知字段：'${part}'`);
+      if (!["up", "sel", "attr", "re", "value"].includes(part)) errors.push(`${key} 含未知字段：'${part}'`);
       else if (typeof field[part] !== "string") errors.push(`${key}.${part} 必须是字符串`);
     }
     for (const part of ["up", "sel"]) {
@@ -201,6 +201,7 @@
   }
 
   function readOne(base, spec) {
+    if (spec.value !== undefined) return spec.value; // a fixed value: what the shop knows
     const from = spec.up ? base.closest(spec.up) : base;
     const element = from && (spec.sel ? from.querySelector(spec.sel) : from);
     if (!element) return null;
