@@ -19,6 +19,8 @@
   const RETRY_MS = 1000; // the worker was restarting: report again shortly
   const TICK_MS = 1000;
   const BROKEN_AFTER_TICKS = 3; // a required key missing this many ticks in a row: 适配失效
+  // When nothing matches at all the console may just have no chat open yet: wait longer.
+  const ALL_BROKEN_AFTER_TICKS = 60;
   const SWITCH_ATTRIBUTES = ["class", "id", "data-conversation", "data-random", "aria-selected"];
 
   let adapter = null;
@@ -114,7 +116,9 @@
   function checkHealth() {
     const gone = adapters.missing(adapter, document, hits);
     for (const key of adapters.HEALTH_KEYS) misses[key] = gone.includes(key) ? (misses[key] || 0) + 1 : 0;
-    const broken = adapters.HEALTH_KEYS.filter((key) => misses[key] >= BROKEN_AFTER_TICKS);
+    const nothing = adapters.HEALTH_KEYS.every((key) => key === "lines" || gone.includes(key));
+    const after = nothing ? ALL_BROKEN_AFTER_TICKS : BROKEN_AFTER_TICKS;
+    const broken = adapters.HEALTH_KEYS.filter((key) => misses[key] >= after);
     if (broken.join() === health) return;
     health = broken.join();
     report({ kind: "adapter_health", adapter: adapter.id, broken, hits: { ...hits } }, () => (health = null));

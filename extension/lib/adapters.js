@@ -386,8 +386,9 @@
     const list = find(doc, s, "messageList", hits);
     const gone = [];
     if (!list) gone.push("messageList");
-    // An empty list is a new conversation; a list with text but no line in it is a broken one.
-    else if (list.textContent.trim() && !["buyerLine", "agentLine"].some((key) => matchesAny(list, s, key))) {
+    // An empty list is a new conversation, one notice row a system message; rows but no line
+    // among them is a broken line selector.
+    else if (list.children.length >= 3 && !["buyerLine", "agentLine"].some((key) => matchesAny(list, s, key))) {
       gone.push("lines");
     }
     if (!find(doc, s, "input", hits)) gone.push("input");

@@ -239,3 +239,21 @@ def test_validation_names_each_problem(plain_page: Page) -> None:
         "无效的正则表达式：'('",
     ]
     assert plain_page.evaluate("() => kefu.adapters.validate([])") == ["选择器配置必须是 JSON 对象"]
+
+
+def test_the_health_check_names_what_matches_nothing(plain_page: Page) -> None:
+    load_adapters(plain_page, (FIXTURES / "pdd.html").as_uri())
+    expect(plain_page.locator("#msgListContainer li.onemsg")).to_have_count(3)
+    missing = "a => kefu.adapters.missing(a, document)"
+    assert plain_page.evaluate(missing, BUNDLED["pdd"]) == []
+    lines_renamed = {**BUNDLED["pdd"], "selectors": {
+        **BUNDLED["pdd"]["selectors"], "buyerLine": "li.row-buyer", "agentLine": "li.row-agent",
+    }}  # fmt: skip
+    assert plain_page.evaluate(missing, lines_renamed) == ["lines"]
+    # A list with only a notice row is a new conversation, not a broken line selector.
+    plain_page.evaluate(
+        "() => document.querySelector('ul.msg-list').replaceChildren(document.createElement('li'))"
+    )
+    assert plain_page.evaluate(missing, lines_renamed) == []
+    plain_page.evaluate("() => fixture.renameInput()")
+    assert plain_page.evaluate(missing, BUNDLED["pdd"]) == ["input"]
