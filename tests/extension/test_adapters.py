@@ -257,3 +257,55 @@ def test_the_health_check_names_what_matches_nothing(plain_page: Page) -> None:
     assert plain_page.evaluate(missing, lines_renamed) == []
     plain_page.evaluate("() => fixture.renameInput()")
     assert plain_page.evaluate(missing, BUNDLED["pdd"]) == ["input"]
+
+
+# The content script on the rebuilt PDD page in a plain browser, its chrome.* wrapper stubbed:
+# the adapter is the bundled one, made to match the file:// page.
+CONTENT_STUB = """
+globalThis.kefu = {
+  sent: [],
+  ext: {
+    alive: () => true,
+    onMessage() {},
+    local: { watch() {} },
+    async send(message) {
+      kefu.sent.push(message);
+      if (message.kind !== "adapter_sets") return { ok: true };
+      return { builtin: [{ ...ADAPTER, hosts: [""], pathPrefix: "/" }], served: [], overrides: {} };
+    },
+  },
+  settings: { load: async () => ({ failClosed: false }) },
+};
+"""
+
+
+def test_countdowns_and_switch_attributes_do_not_make_the_content_script_rescan(
+    plain_page: Page,
+) -> None:
+    plain_page.goto((FIXTURES / "pdd.html").as_uri())
+    plain_page.add_script_tag(
+        content=f"const ADAPTER = {json.dumps(BUNDLED['pdd'])};{CONTENT_STUB}"
+    )
+    for script in ("lib/adapters.js", "content/guard.js"):
+        plain_page.add_script_tag(path=str(EXTENSION_DIR / script))
+    plain_page.evaluate(
+        """() => { const read = kefu.adapters.lineElements; kefu.scans = 0;
+                   kefu.adapters.lineElements = (...args) => (kefu.scans++, read(...args)); }"""
+    )
+    plain_page.add_script_tag(path=str(EXTENSION_DIR / "content" / "page.js"))
+    lines = "n => kefu.sent.filter(m => m.kind === 'line').length === n"
+    plain_page.wait_for_function(lines, arg=3)
+    before = plain_page.evaluate("() => kefu.scans")
+
+    for tick in range(30):  # what the console's per-second countdowns do to the session list
+        plain_page.evaluate(
+            """tick => { for (const box of document.querySelectorAll('.chat-item-box')) {
+                 box.querySelector('.chat-unreply-time').textContent = `${tick}秒未回复`;
+                 box.classList.toggle('is-urgent', tick % 2 === 0); } }""",
+            tick,
+        )
+    plain_page.evaluate("() => fixture.buyerSays('还在吗')")
+    plain_page.wait_for_function(lines, arg=4)
+
+    # One read of the list, for the new line; none for the thirty countdown changes.
+    assert plain_page.evaluate("() => kefu.scans") - before == 1
