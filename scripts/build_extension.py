@@ -2,6 +2,9 @@
 
 python scripts/build_extension.py          # for sideloading / enterprise policy (keeps `key`)
 python scripts/build_extension.py --store  # for the Chrome Web Store, which assigns the key
+
+The unpacked tree (what the tests load) also runs on the server's /demo page; a built zip does
+not: the demo's content-script matches and its adapter set are left out of every build.
 """
 
 from __future__ import annotations
@@ -15,17 +18,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSION = ROOT / "extension"
 FIXED_TIME = (2024, 1, 1, 0, 0, 0)  # zip entries carry no build-machine clock
+DEMO_MATCHES = ("http://127.0.0.1/demo*", "http://localhost/demo*")
+DEMO_FILES = ("adapters/demo.json",)
+
+
+def production_manifest(manifest: dict) -> dict:
+    """The manifest without the demo console's matches (a shop's agents never need them)."""
+    scripts = [
+        {**entry, "matches": [m for m in entry["matches"] if m not in DEMO_MATCHES]}
+        for entry in manifest["content_scripts"]
+    ]
+    return {**manifest, "content_scripts": scripts}
 
 
 def build(out_dir: Path, for_store: bool) -> Path:
-    manifest = json.loads((EXTENSION / "manifest.json").read_text(encoding="utf-8"))
+    manifest = production_manifest(json.loads((EXTENSION / "manifest.json").read_text("utf-8")))
     if for_store:
         # The store refuses uploads with a `key`; it keeps the item's own.
         manifest.pop("key", None)
     suffix = "-store" if for_store else ""
     target = out_dir / f"kefu-assist-{manifest['version']}{suffix}.zip"
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = sorted(p for p in EXTENSION.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in EXTENSION.rglob("*")
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.relative_to(EXTENSION).as_posix() not in DEMO_FILES
+    )
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             name = path.relative_to(EXTENSION).as_posix()

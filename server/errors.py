@@ -120,6 +120,12 @@ class PhraseLibraryError(LibraryError):
     code = "bad_phrase_library"
 
 
+class AdapterSetError(LibraryError):
+    """Raised when a page adapter set in the adapters directory (``KEFU_ADAPTERS``) is invalid."""
+
+    code = "bad_adapter_set"
+
+
 # --- storage --------------------------------------------------------------------------------
 
 

@@ -20,7 +20,14 @@ from server.settings import PLATFORMS
 VERSION = 1
 QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
 
-_JSON_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+_JSON_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "a list",
+    dict: "an object",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,13 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
     "suggestion_used": (_id(), Field("phrase", str, True, max_len=128), _CONVERSATION),
     "ping": (_id(),),
     "state": (_id(), Field("after", str, max_len=400)),
+    "get_adapters": (_id(),),
+    "adapter_health": (
+        _id(),
+        Field("adapter", str, True, max_len=64),
+        Field("broken", list, True),
+        Field("hits", dict),
+    ),
 }
 
 SERVER_MESSAGES = (
@@ -98,6 +112,7 @@ SERVER_MESSAGES = (
     "nudge",
     "kpi",
     "library",
+    "adapters",
     "ack",
     "pong",
     "error",

@@ -194,6 +194,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("KEFU_CONFIG", "", "Optional YAML file: any setting below plus 'timers' and 'nudges'."),
     Setting("KEFU_PHRASES", "phrases", "Directory of the phrase library and rule packs (banned/)."),
+    Setting(
+        "KEFU_ADAPTERS",
+        "extension/adapters",
+        "Directory of the page adapter sets (*.json) served to the extension; hot-reloaded.",
+    ),
     Setting("KEFU_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", _log_level),
     Setting(
         "KEFU_HELLO_TIMEOUT_S", "5", "Seconds a new connection has to send 'hello'.", _positive
@@ -384,6 +389,7 @@ class Config:
     cod_shops: tuple[str, ...] = ()
     timers: Mapping[str, Timers] = field(default_factory=lambda: dict(DEFAULT_TIMERS))
     nudges: Mapping[str, Any] = field(default_factory=dict)
+    adapters: str = "extension/adapters"
 
     @property
     def loopback_only(self) -> bool:

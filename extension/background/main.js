@@ -3,9 +3,9 @@
 // a reopened panel) carries on where it stopped.
 "use strict";
 
-importScripts("../lib/ext.js", "../lib/settings.js", "state.js", "socket.js", "router.js");
+importScripts("../lib/ext.js", "../lib/settings.js", "../lib/adapters.js", "state.js", "socket.js", "router.js");
 
-const { ext, settings, state: viewState, socket, router } = globalThis.kefu;
+const { ext, settings, adapters, state: viewState, socket, router } = globalThis.kefu;
 
 const PLATFORMS = ["taobao", "tmall", "jd", "pdd"];
 const CHECK_DEADLINE_MS = 300; // past this the agent sees 检查不可用, never a silent pass
@@ -22,6 +22,8 @@ let currentSettings = { ...settings.DEFAULTS };
 let persistQueued = false;
 
 const nowSeconds = () => Date.now() / 1000;
+const builtinAdapters = adapters.loadBuiltin();
+const MAX_HIT = 300; // characters of one reported selector
 
 // Drops null/undefined members: optional protocol fields are absent, never null.
 function compact(frame) {
@@ -50,6 +52,9 @@ const connection = new socket.Connection({
   onFrame(frame) {
     const changed = viewState.applyFrame(view, frame, nowSeconds());
     if (frame.type === "welcome") flushOutbox();
+    // The server's adapter set: content scripts watch this key and re-apply at once.
+    if (frame.type === "welcome") syncAdapters(frame.adapters);
+    if (frame.type === "adapters" && frame.ref === undefined) keepAdapters(frame);
     if (changed) persist();
   },
   onStatus(status, detail) {
@@ -58,12 +63,32 @@ const connection = new socket.Connection({
   },
 });
 
+// The server's adapter set: content scripts watch this key and re-apply at once.
+function keepAdapters(frame) {
+  if (frame.version) ext.local.set("servedAdapters", { version: frame.version, adapters: frame.adapters });
+  else ext.local.remove("servedAdapters");
+}
+
+// After welcome: fetch the server's set when ours is not the version it serves.
+async function syncAdapters(version) {
+  const kept = await ext.local.get("servedAdapters");
+  if (!version) {
+    if (kept) ext.local.remove("servedAdapters");
+    return;
+  }
+  if (kept && kept.version === version) return;
+  const answer = await connection.request({ type: "get_adapters" }, ACK_DEADLINE_MS);
+  if (answer && answer.type === "adapters") keepAdapters(answer);
+}
+
 function configureConnection() {
   connection.configure({ url: currentSettings.serverUrl, token: currentSettings.token, platform: worker.platform });
 }
 
 function flushOutbox() {
   if (view.focus) connection.send({ type: "focus", conversation: view.focus });
+  // A restarted server knows nothing of a broken adapter: say it again.
+  if (view.adapterHealth) connection.send({ type: "adapter_health", ...view.adapterHealth });
   while (worker.outbox.length && connection.send(worker.outbox[0])) worker.outbox.shift();
   persist();
 }
@@ -148,7 +173,9 @@ const pageHandlers = {
     const text = router.text(message, "text");
     const conversation = router.optionalText(message, "conversation");
     const answer = await connection.request(
-      compact({ type: "check", text, conversation, final: message.final === true }),
+      compact({
+        type: "check", text, conversation, final: message.final === true, free_shipping: message.free_shipping === true || null,
+      }),
       view.settings?.check_timeout_ms ?? CHECK_DEADLINE_MS,
     );
     // Fail-closed is the agent's option or the shop's policy (the welcome's settings).
@@ -160,6 +187,33 @@ const pageHandlers = {
     view.draft = { conversation, text, ...result };
     persist();
     return result;
+  },
+
+  // The layers the content script composes its adapter from (it validates: it has a DOM).
+  async adapter_sets() {
+    const [builtin, served, overrides] = await Promise.all([
+      builtinAdapters,
+      ext.local.get("servedAdapters"),
+      settings.loadAdapterOverrides(),
+    ]);
+    return { builtin, served: served ? served.adapters : [], version: served ? served.version : null, overrides };
+  },
+
+  adapter_health(message) {
+    const adapter = router.text(message, "adapter");
+    const broken = message.broken;
+    if (!Array.isArray(broken) || !broken.every((key) => adapters.HEALTH_KEYS.includes(key))) {
+      return { error: "字段无效：'broken'" };
+    }
+    const hits = {};
+    for (const [key, hit] of Object.entries(message.hits || {})) {
+      const shown = typeof hit === "string" ? hit : JSON.stringify(hit);
+      if (key in adapters.SELECTOR_KEYS && shown.length <= MAX_HIT) hits[key] = shown;
+    }
+    view.adapterHealth = broken.length ? { adapter, broken } : null;
+    deliver({ type: "adapter_health", adapter, broken, hits });
+    persist();
+    return { ok: true };
   },
 
   clear_draft() {

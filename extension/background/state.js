@@ -17,6 +17,8 @@
       platform: null,
       settings: null,
       library: null,
+      adapters: null, // version of the server's adapter set in force, if it serves one
+      adapterHealth: null, // {adapter, broken: [keys]} while the console's adapter fails
       clockOffset: 0, // server clock minus local clock, seconds
       conversations: {}, // conversation -> {conversation, buyer, level, started_at, waited_s, target_s}
       nudges: [],
@@ -52,6 +54,7 @@
         platform: frame.platform,
         settings: frame.settings,
         library: frame.library,
+        adapters: frame.adapters ?? null,
         clockOffset: frame.server_time - now,
       });
     },
@@ -83,6 +86,9 @@
     },
     library(state, frame) {
       state.library = frame.version;
+    },
+    adapters(state, frame) {
+      state.adapters = frame.version;
     },
   };
 

@@ -1,6 +1,8 @@
-// The send-time guard: intercepts Enter and the send button, checks the draft on the server
-// (`check` with final: true) and blocks, warns or lets it through; while typing, a debounced
-// check underlines problems through a mirror element laid over the input box.
+// The send-time guard: holds the send key (Enter or Ctrl/Cmd+Enter, as the console is set) and
+// every press of the send control, checks the draft on the server (`check` with final: true) and
+// blocks, warns or lets it through; while typing, a debounced check underlines problems (a
+// mirror laid over a textarea, highlight ranges in a contenteditable editor). A draft the server
+// already found clean is never held, so the console gets the agent's own, trusted event.
 "use strict";
 
 (() => {
@@ -35,9 +37,26 @@
     .notice button { font: inherit; margin-right: 6px; padding: 2px 10px; cursor: pointer; }
   `;
 
-  const isEnterToSend = (event) =>
-    event.key === "Enter" && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey &&
-    !event.isComposing && event.keyCode !== 229; // 229: an IME is still composing
+  // Contenteditable inputs are underlined with the CSS Custom Highlight API: ranges over the
+  // console's own text nodes, nothing inserted into an editor the console re-renders.
+  const HIGHLIGHT_STYLE = `
+    ::highlight(kefu-assist-block) { background-color: rgba(255, 80, 80, .18); text-decoration: underline wavy #e0241b; }
+    ::highlight(kefu-assist-warn) { background-color: rgba(255, 170, 0, .18); text-decoration: underline wavy #e08a00; }
+  `;
+  // Events of the send control a console may send on; all are held while a draft is checked.
+  const POINTER_EVENTS = ["pointerdown", "mousedown", "pointerup", "mouseup", "click"];
+  const KEY_EVENTS = ["keydown", "keypress", "keyup"];
+  const CLEARED_WITHIN_MS = 500; // a replayed send the console ignored: ask the agent to send
+  const MAX_VERDICTS = 50;
+
+  const composing = (event) => event.isComposing || event.keyCode === 229; // an IME is composing
+
+  // The console's send key: Enter, or Ctrl/Cmd+Enter when the agent chose that (JD's menu).
+  function isSendKey(event, mode) {
+    if (event.key !== "Enter" || event.shiftKey || event.altKey || composing(event)) return false;
+    const modified = event.ctrlKey || event.metaKey;
+    return mode === "ctrl" ? modified : !modified;
+  }
 
   function valueOf(input) {
     return "value" in input ? input.value : input.innerText;
@@ -78,59 +97,128 @@
     return node;
   }
 
+  // A DOM range over [start, end) of an element's text.
+  function textRange(root, start, end) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    let at = 0;
+    let begun = false;
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const length = node.data.length;
+      if (!begun && start <= at + length) {
+        range.setStart(node, start - at);
+        begun = true;
+      }
+      if (begun && end <= at + length) {
+        range.setEnd(node, end - at);
+        return range;
+      }
+      at += length;
+    }
+    return null;
+  }
+
   class Guard {
-    // adapter: the page adapter; options: {failClosed, conversation: () => string|null}
-    constructor(adapter, options) {
-      this.selectors = adapter.selectors;
+    // options: {failClosed, conversation: () => string|null, freeShipping: (conversation) =>
+    // boolean}. Installed at document_start with
+    // no adapter; it engages once setAdapter gives it the console's selectors.
+    constructor(options) {
+      this.adapter = null;
       this.options = options;
-      this.bypass = false; // set while the guard itself triggers the page's send
+      this.bypass = false; // set while the guard itself replays the page's send
       this.busy = false;
       this.approvedText = null; // a warned draft the agent chose to send anyway
+      this.verdicts = new Map(); // draft -> the server's answer, so a checked draft sends at once
+      this.via = "key"; // how the agent last tried to send: replayed the same way
       this.typingTimer = null;
-      this.host = element("kefu-assist-guard");
-      const shadow = this.host.attachShadow({ mode: "open" });
-      const style = element("style", "", STYLE);
-      this.mirror = element("div", "mirror");
-      this.notice = element("div", "notice");
-      this.notice.hidden = true;
-      shadow.append(style, this.mirror, this.notice);
-      document.documentElement.append(this.host);
+      this.host = null;
       this.violations = [];
     }
 
+    setAdapter(adapter) {
+      this.adapter = adapter;
+    }
+
+    get selectors() {
+      return this.adapter ? this.adapter.selectors : null;
+    }
+
+    // The overlay is built on first use: at document_start the page has no body yet.
+    ensureHost() {
+      if (this.host) return;
+      this.host = element("kefu-assist-guard");
+      const shadow = this.host.attachShadow({ mode: "open" });
+      this.mirror = element("div", "mirror");
+      this.mirror.hidden = true;
+      this.notice = element("div", "notice");
+      this.notice.hidden = true;
+      shadow.append(element("style", "", STYLE), this.mirror, this.notice);
+      document.documentElement.append(this.host, element("style", "", HIGHLIGHT_STYLE));
+    }
+
     install() {
-      window.addEventListener("keydown", (event) => this.onKeydown(event), true);
-      window.addEventListener("click", (event) => this.onClick(event), true);
+      // Capturing on window, registered before any page script runs: the console's own
+      // listeners (even capturing ones on window) see a held event never.
+      for (const kind of KEY_EVENTS) window.addEventListener(kind, (event) => this.onKey(event), true);
+      for (const kind of POINTER_EVENTS) window.addEventListener(kind, (event) => this.onPointer(event), true);
       window.addEventListener("input", (event) => this.onInput(event), true);
       window.addEventListener("scroll", () => this.place(), true);
       window.addEventListener("resize", () => this.place());
     }
 
     input() {
-      return document.querySelector(this.selectors.input);
+      return this.selectors && root.adapters.find(document, this.selectors, "input");
     }
 
-    isInput(target) {
-      return target instanceof Element && target.closest(this.selectors.input) !== null;
+    closest(target, key) {
+      if (!(target instanceof Element) || !this.selectors) return null;
+      for (const selector of root.adapters.candidates(this.selectors[key])) {
+        const found = target.closest(selector);
+        if (found) return found;
+      }
+      return null;
     }
 
-    onKeydown(event) {
-      if (this.bypass || !isEnterToSend(event) || !this.isInput(event.target)) return;
+    sendKeyMode() {
+      const mode = root.adapters.readField(document, this.selectors.sendKeyMode);
+      return mode && /ctrl|cmd|⌘|meta/i.test(mode) ? "ctrl" : "enter";
+    }
+
+    // A draft the guard lets the console send itself: empty, approved, or checked and clean.
+    cleared(text) {
+      const verdict = this.verdicts.get(text);
+      return !text.trim() || text === this.approvedText || (verdict && !verdict.violations.length);
+    }
+
+    hold(event) {
       event.preventDefault();
       event.stopImmediatePropagation();
+    }
+
+    onKey(event) {
+      if (this.bypass || !this.selectors || !this.closest(event.target, "input")) return;
+      if (!isSendKey(event, this.sendKeyMode())) return;
+      const input = this.input();
+      if (!input || this.cleared(valueOf(input))) return;
+      this.hold(event);
+      if (event.type !== "keydown") return;
+      this.via = "key";
       this.attemptSend();
     }
 
-    onClick(event) {
-      if (this.bypass || !(event.target instanceof Element)) return;
-      if (!event.target.closest(this.selectors.sendButton)) return;
-      event.preventDefault();
-      event.stopImmediatePropagation();
+    onPointer(event) {
+      if (this.bypass || !this.closest(event.target, "sendButton")) return;
+      const input = this.input();
+      // Without its input the guard cannot know what would be sent: it never holds the click.
+      if (!input || this.cleared(valueOf(input))) return;
+      this.hold(event);
+      if (event.type !== "click") return;
+      this.via = "click";
       this.attemptSend();
     }
 
     onInput(event) {
-      if (!this.isInput(event.target)) return;
+      if (!this.closest(event.target, "input")) return;
       clearTimeout(this.typingTimer);
       const input = this.input();
       if (valueOf(input) !== this.approvedText) this.approvedText = null;
@@ -147,32 +235,39 @@
         return;
       }
       const result = await this.check(text, false);
-      if (valueOf(input) !== text) return; // typed on meanwhile: a newer check is coming
+      if (!input.isConnected || valueOf(input) !== text) return; // typed on: a newer check comes
       if (result.unavailable) this.showUnavailable(false);
       this.underline(input, text, result.violations);
     }
 
     async check(text, final) {
       const deadline = new Promise((resolve) => setTimeout(() => resolve(UNAVAILABLE), WORKER_DEADLINE_MS));
+      const conversation = this.options.conversation();
+      const free_shipping = this.options.freeShipping(conversation);
       const answer = root.ext
-        .send({ kind: "check", text, conversation: this.options.conversation(), final })
+        .send({ kind: "check", text, conversation, final, free_shipping })
         .then((result) => (result && !result.error ? result : UNAVAILABLE));
-      return Promise.race([answer, deadline]);
+      const result = await Promise.race([answer, deadline]);
+      if (!result.unavailable) {
+        if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.clear();
+        this.verdicts.set(text, result);
+      }
+      return result;
     }
 
     async attemptSend() {
       const input = this.input();
       if (this.busy || !input) return;
       const text = valueOf(input);
-      if (!text.trim() || text === this.approvedText) {
+      if (this.cleared(text)) {
         this.sendNow();
         return;
       }
       this.busy = true;
       try {
         const result = await this.check(text, true);
-        if (valueOf(input) !== text) return; // edited while the check ran: the agent sends again
-        this.decide(input, text, result);
+        if (valueOf(this.input() || input) !== text) return; // edited meanwhile: the agent sends again
+        this.decide(this.input() || input, text, result);
       } finally {
         this.busy = false;
       }
@@ -198,14 +293,27 @@
       }
     }
 
-    // Lets the page send: clicks its send button with the guard stood aside.
+    // Lets the page send: replays what the agent did (the send key, or a press of the send
+    // control) with the guard stood aside.
     sendNow({ keepNotice = false } = {}) {
       const input = this.input();
-      const button = document.querySelector(this.selectors.sendButton);
+      const text = input ? valueOf(input) : "";
+      const button = root.adapters.find(document, this.selectors, "sendButton");
       this.bypass = true;
       try {
-        if (button) button.click();
-        else if (input) input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", keyCode: 13, bubbles: true }));
+        if (this.via === "click" && button) {
+          for (const kind of POINTER_EVENTS) {
+            const Kind = kind.startsWith("pointer") ? PointerEvent : MouseEvent;
+            button.dispatchEvent(new Kind(kind, { bubbles: true, cancelable: true, composed: true, button: 0 }));
+          }
+        } else if (input) {
+          const ctrlKey = this.sendKeyMode() === "ctrl";
+          for (const kind of KEY_EVENTS) {
+            input.dispatchEvent(new KeyboardEvent(kind, {
+              key: "Enter", code: "Enter", keyCode: 13, which: 13, ctrlKey, bubbles: true, cancelable: true, composed: true,
+            }));
+          }
+        }
       } finally {
         this.bypass = false;
       }
@@ -213,6 +321,14 @@
       if (!keepNotice) this.hideNotice();
       this.underline(input, "", []);
       root.ext.send({ kind: "clear_draft" });
+      // A console that ignores replayed events (untrusted) keeps the draft: the agent's own next
+      // press then goes straight through, the draft being checked.
+      setTimeout(() => {
+        const now = this.input();
+        if (!now || !text.trim() || valueOf(now) !== text) return;
+        this.approvedText = text;
+        this.showNotice("ready", "已检查，请再按一次发送", [], []);
+      }, CLEARED_WITHIN_MS);
     }
 
     insertText(text) {
@@ -227,7 +343,9 @@
     // --- drawing -----------------------------------------------------------------------------
 
     underline(input, text, violations) {
+      this.ensureHost();
       this.violations = violations;
+      this.highlight(input, violations);
       const parts = [];
       let at = 0;
       const spans = [...violations].sort((a, b) => a.start - b.start);
@@ -246,10 +364,25 @@
       this.place();
     }
 
+    // Underlines a contenteditable input's own text (a textarea gets the mirror instead).
+    highlight(input, violations) {
+      if (typeof CSS === "undefined" || !CSS.highlights) return;
+      for (const severity of ["block", "warn"]) {
+        const ranges = input && !("value" in input)
+          ? violations
+            .filter((violation) => violation.severity === severity)
+            .map((violation) => textRange(input, violation.start, violation.end))
+            .filter(Boolean)
+          : [];
+        if (ranges.length) CSS.highlights.set(`kefu-assist-${severity}`, new Highlight(...ranges));
+        else CSS.highlights.delete(`kefu-assist-${severity}`);
+      }
+    }
+
     // Lays the mirror exactly over the input and the notice just above it.
     place() {
       const input = this.input();
-      if (!input) return;
+      if (!input || !this.host) return;
       const rect = input.getBoundingClientRect();
       if (!this.mirror.hidden) {
         const style = getComputedStyle(input);
@@ -273,6 +406,7 @@
     }
 
     showNotice(kind, title, violations, actions) {
+      this.ensureHost();
       const list = element("ul");
       for (const violation of violations) {
         const item = element("li");
@@ -295,7 +429,7 @@
     showBlocked(input, text, violations) {
       const rewritten = rewrite(text, violations);
       const actions = rewritten !== text
-        ? [["一键改写并发送", () => { setValue(input, rewritten); this.attemptSend(); }]]
+        ? [["一键改写并发送", () => { setValue(this.input() || input, rewritten); this.attemptSend(); }]]
         : [];
       this.showNotice("block", "发送已拦截：请修改标出的内容", violations, actions);
     }
@@ -310,7 +444,7 @@
     }
 
     hideNotice() {
-      this.notice.hidden = true;
+      if (this.notice) this.notice.hidden = true;
     }
   }
 

@@ -17,7 +17,7 @@
     const box = document.createElement("div");
     box.className = "adapter";
     const title = document.createElement("h3");
-    title.textContent = `${adapter.name}（${adapter.hosts.join("、")}）`;
+    title.textContent = `${adapter.name}（${adapter.hosts.join("、")}）${adapter.enabled === false ? "：默认关闭" : ""}`;
     const textarea = document.createElement("textarea");
     textarea.name = `adapter-${adapter.id}`;
     textarea.spellcheck = false;
@@ -48,14 +48,17 @@
     return [selectors, adapters.validate(selectors)];
   }
 
+  let builtin = []; // the bundled adapter sets, read once
+
   async function load() {
+    builtin = await adapters.loadBuiltin();
     const current = await settings.load();
     const overrides = await settings.loadAdapterOverrides();
     field("server-url").value = current.serverUrl;
     field("token").value = current.token;
     field("fail-closed").checked = current.failClosed;
     document.getElementById("adapters").replaceChildren(
-      ...adapters.DEFAULTS.map((adapter) => adapterEditor(adapter, overrides[adapter.id] || adapter.selectors)),
+      ...builtin.map((adapter) => adapterEditor(adapter, overrides[adapter.id] || adapter.selectors)),
     );
   }
 
@@ -68,7 +71,7 @@
     }
     const overrides = {};
     let invalid = false;
-    for (const adapter of adapters.DEFAULTS) {
+    for (const adapter of builtin) {
       const [selectors, problems] = readEditor(adapter);
       const list = form.querySelector(`.errors[data-adapter="${adapter.id}"]`);
       list.replaceChildren(...problems.map((problem) => Object.assign(document.createElement("li"), { textContent: problem })));

@@ -24,6 +24,7 @@ from aiohttp import web
 from server import logs
 from server.errors import SettingsError
 from server.runtime import dashboard, http, listener
+from server.runtime.adapters import ADAPTERS, AdapterWatcher
 from server.runtime.cluster import Cluster
 from server.runtime.library import LibraryWatcher
 from server.runtime.metrics import Metrics
@@ -85,6 +86,9 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
         Path(app[CONFIG].phrases), service.library_changed, service.library_failed
     )
     service.library = await watcher.load_first()
+    # An invalid adapter set at start-up is logged and left out: the extension's own sets work.
+    adapters = AdapterWatcher(Path(app[CONFIG].adapters), service.adapters_changed)
+    service.adapters = await asyncio.to_thread(adapters.poll)
     config = app[CONFIG]
     cluster = Cluster(config.redis_url, app[http.TOKENS], service) if config.redis_url else None
     await service.start(cluster)
@@ -95,11 +99,13 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     gc.freeze()
     app[http.SERVICE] = service
     app[WATCHER] = watcher
-    polling = asyncio.create_task(watcher.run())
+    app[ADAPTERS] = adapters
+    pollers = [asyncio.create_task(watcher.run()), asyncio.create_task(adapters.run())]
     yield
-    polling.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await polling
+    for polling in pollers:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
     if cluster is not None:
         await cluster.stop()
     await service.stop()

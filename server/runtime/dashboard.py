@@ -5,11 +5,12 @@
 headers on a websocket, or ``Authorization: Bearer``). The feed sends one ``snapshot`` of the
 shop, then updates: ``timer`` (a waiting conversation's clock; level ``cleared`` removes it),
 ``kpi`` (an agent's figures today), ``audit`` (a flagged final check or an override),
-``agents`` (who is online) and ``orders`` (the unpaid orders that changed, with their nudges,
-and those no longer unpaid: never the whole list again, which was 6.3 MB at 20,000 orders).
-Clock, KPI and audit changes arrive from the service's observers as they happen; order changes
-are noted as they happen and sent once a second, coalesced; presence changes at a human pace with
-no single event to hook, so each feed compares it once a second.
+``agents`` (who is online), ``orders`` (the unpaid orders that changed, with their nudges,
+and those no longer unpaid: never the whole list again, which was 6.3 MB at 20,000 orders) and
+``adapters`` (the agents' consoles whose page adapter has stopped matching). Clock, KPI and audit
+changes arrive from the service's observers as they happen; order changes are noted as they
+happen and sent once a second, coalesced; presence and adapter health change at a human pace
+with no single event to hook, so each feed compares them once a second.
 
 ``GET /api/audit`` exports the audit trail of a range of the shop's local dates as JSON or CSV.
 Both need a supervisor token; an agent's token gets ``forbidden`` (HTTP 403).
@@ -138,6 +139,7 @@ class Feed:
         self.shown: set[str] = set()  # the unpaid orders the page lists
         self.closing: list[tuple[float, str]] = []  # when shown orders auto-close
         self.changed: set[str] = set()  # orders changed since the last poll
+        self.adapters: list[dict[str, Any]] = []
 
     def __call__(self, event: str, payload: Any) -> None:
         """Called inside the service's handlers: filter and queue, nothing slow."""
@@ -221,6 +223,7 @@ class Feed:
         self.closing.clear()
         self.changed.clear()
         unpaid = self.unpaid_orders(now)
+        self.adapters = service.adapter_health.broken(self.shop)
         waiting = [
             self.timer_item(conv.conversation, now) for conv in service.tracker.waiting(self.shop)
         ]
@@ -242,6 +245,7 @@ class Feed:
             "kpis": [self.frame(kpi) for kpi in sorted(kpis, key=lambda k: k.agent)],
             "audit": [audit_item(record, self.zone) for record in records[-RECENT_AUDIT:]],
             "orders": {"unpaid": unpaid, "today": _today(outcomes)},
+            "adapters": self.adapters,
         }
 
     def timer_item(self, conversation: str, now: float) -> dict[str, Any]:
@@ -279,6 +283,10 @@ class Feed:
         if changed or removed:
             today = {"today": _today(await service.nudge_outcomes(self.shop, self.date))}
             frames.append({"type": "orders", "changed": changed, "removed": removed} | today)
+        adapters = service.adapter_health.broken(self.shop)
+        if adapters != self.adapters:
+            self.adapters = adapters
+            frames.append({"type": "adapters", "broken": adapters})
         return frames
 
     def order_changes(self, now: float) -> tuple[list[dict[str, Any]], list[str]]:

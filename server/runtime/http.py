@@ -26,6 +26,7 @@ from server.errors import (
     RequestTimeout,
 )
 from server.runtime import signing
+from server.runtime.adapters import ADAPTERS
 from server.runtime.service import Service, check_result
 from server.settings import PLATFORMS, Token
 
@@ -123,6 +124,7 @@ async def healthz(request: web.Request) -> web.Response:
     """200 ``ok`` while the process serves; 503 ``failing`` while the store refuses writes."""
     service = request.app[SERVICE]
     store_error = service.store.problem
+    watcher = request.app.get(ADAPTERS)
     return json_response(
         {
             "status": "ok" if store_error is None else "failing",
@@ -131,6 +133,8 @@ async def healthz(request: web.Request) -> web.Response:
             "library": service.library.version if service.library else None,
             "library_error": str(service.library_error) if service.library_error else None,
             "store_error": store_error,
+            "adapters": service.adapters.version if service.adapters else None,
+            "adapters_error": str(watcher.error) if watcher and watcher.error else None,
         },
         200 if store_error is None else 503,
     )

@@ -35,6 +35,12 @@ class Metrics:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5),
             registry=self.registry,
         )
+        self.adapter_broken = Gauge(
+            "kefu_adapter_broken",
+            "Sessions whose page adapter matches nothing for a required key, by adapter and key.",
+            ["adapter", "key"],
+            registry=self.registry,
+        )
         # prometheus-client's labels() costs ~1 us a call: at two frames per buyer message it
         # was 4% of the server's time, so the children are kept.
         self._sent: dict[str, Any] = {}

@@ -34,6 +34,7 @@ from server.core.tracker import (
     Tracker,
 )
 from server.errors import BadField, CheckUnavailable, KefuError, ProtocolError
+from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.library import Library
 
 if TYPE_CHECKING:
@@ -111,6 +112,8 @@ class Service:
         # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
         self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
         self.observers: list[Observer] = []
+        self.adapters: AdapterSet | None = None  # the page adapters served to extensions
+        self.adapter_health = HealthBook(metrics)
         self.cluster: Cluster | None = None
         self._dirty_conversations: dict[tuple[str, str], Conversation] = {}
         self._dirty_kpis: dict[tuple[str, str, str], KpiDay] = {}
@@ -124,6 +127,8 @@ class Service:
             "suggestion_used": self.on_suggestion_used,
             "ping": self.on_ping,
             "state": self.on_state,
+            "adapter_health": self.on_adapter_health,
+            "get_adapters": self.on_get_adapters,
         }
 
     async def start(self, cluster: Cluster | None = None) -> None:
@@ -298,6 +303,7 @@ class Service:
                     "target_rate": self.config.target_rate,
                 },
                 "library": self.library.version if self.library else None,
+                "adapters": self.adapters.version if self.adapters else None,
                 "resumed": len(replay) if replay is not None else 0,
                 "resync": replay is None,
             },
@@ -361,6 +367,7 @@ class Service:
 
     def detach(self, session: Peer) -> None:
         self.registry.detach(session)
+        self.adapter_health.forget(session.id)
 
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
@@ -648,6 +655,23 @@ class Service:
         for (shop, agent), channel in self.registry.channels.items():
             if channel.sessions:
                 self.registry.push(shop, agent, {"type": "library", "version": library.version})
+
+    def adapters_changed(self, adapters: AdapterSet) -> None:
+        self.adapters = adapters
+        frame = adapters.frame()
+        for session in self.registry.sessions():
+            self.registry.reply(session, frame)
+
+    async def on_get_adapters(self, session: Peer, message: dict[str, Any]) -> None:
+        frame = self.adapters.frame() if self.adapters else {"type": "adapters", "version": None}
+        if "id" in message:
+            frame["ref"] = message["id"]
+        self.registry.reply(session, frame)
+
+    async def on_adapter_health(self, session: Peer, message: dict[str, Any]) -> None:
+        now = self.clock()
+        self.adapter_health.report(session.id, session.shop, session.agent, message, now)
+        self._ack(session, message)
 
     async def on_focus(self, session: Peer, message: dict[str, Any]) -> None:
         session.focus = message["conversation"]

@@ -125,7 +125,7 @@ class WebsocketServer:
             pass
         finally:
             session.closed = True
-            self.service.registry.detach(session)
+            self.service.detach(session)
             if cluster is not None:
                 await cluster.leave(session)
             metrics.connections.dec()

@@ -140,12 +140,120 @@ def configure_extension(context: BrowserContext, server_url: str, token: str) ->
     options.close()
 
 
-@pytest.fixture
-def assistant(extension_context: BrowserContext, kefu: KefuProcess) -> Assistant:
-    configure_extension(extension_context, kefu.ws_url, kefu.token)
-    panel = extension_context.new_page()
+def connected_panel(context: BrowserContext, kefu: KefuProcess) -> Page:
+    """The extension configured for the server, and its side panel open (as a tab), connected."""
+    configure_extension(context, kefu.ws_url, kefu.token)
+    panel = context.new_page()
     panel.goto(f"{EXTENSION_URL}/panel/panel.html")
     expect(panel.locator("#conn")).to_have_text("已连接")
+    return panel
+
+
+@pytest.fixture
+def assistant(extension_context: BrowserContext, kefu: KefuProcess) -> Assistant:
+    panel = connected_panel(extension_context, kefu)
     helper = Assistant(extension_context, kefu, panel, panel)
     helper.demo = helper.open_demo()
     return helper
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class ConsoleKind:
+    """A rebuilt chat console, served at its real address (see fixtures/README.md)."""
+
+    adapter: str
+    origin: str
+    url: str
+    fixture: str
+    first: str  # the conversation open when the page loads
+    other: str  # another conversation of its session list
+    input: str  # the agent's input box (a textarea or a contenteditable editor)
+    agent_lines: str
+    buyer_line: str  # a selector of the buyer line elements, for the tests' own checks
+
+
+CONSOLES = {
+    "pdd": ConsoleKind(
+        "pdd",
+        "https://mms.pinduoduo.com",
+        "https://mms.pinduoduo.com/chat-merchant/index.html#/",
+        "pdd.html",
+        "5102938475610",
+        "5102938475777",
+        "#replyTextarea",
+        "#msgListContainer li.onemsg .cs-item:not(.callback) .msg-content-box",
+        "#msgListContainer li.onemsg .buyer-item",
+    ),
+    "jd": ConsoleKind(
+        "dongdong",
+        "https://dongdong.jd.com",
+        "https://dongdong.jd.com/",
+        "dongdong.html",
+        "jd_lanlan",
+        "jd_dawei88",
+        ".EditorContent",
+        ".chat-pane:not([hidden]) .message_right:not(:has(.message__robot-tag)) .message__content",
+        ".chat-pane:not([hidden]) .message_left",
+    ),
+}
+
+
+def serve_console(context: BrowserContext, kind: ConsoleKind) -> None:
+    """Answer every request to the console's host with the rebuilt page: no network involved,
+    and the manifest's content scripts run on the real host name."""
+    body = (FIXTURES / kind.fixture).read_text(encoding="utf-8")
+    context.route(
+        f"{kind.origin}/**",
+        lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body),
+    )
+
+
+@dataclass
+class Console:
+    """One rebuilt console open in the extension's browser, driven through its page script."""
+
+    kind: ConsoleKind
+    page: Page
+
+    def call(self, method: str, *args: object) -> None:
+        self.page.evaluate(f"args => window.fixture.{method}(...args)", list(args))
+
+    @property
+    def input(self):  # noqa: ANN201 - a Playwright Locator
+        return self.page.locator(self.kind.input)
+
+    def agent_lines(self):  # noqa: ANN201
+        return self.page.locator(self.kind.agent_lines)
+
+    def guard_notice(self):  # noqa: ANN201
+        return self.page.locator("kefu-assist-guard .notice")
+
+    def draft(self) -> str:
+        return self.input.evaluate("box => 'value' in box ? box.value : box.innerText")
+
+
+@dataclass
+class Consoles:
+    context: BrowserContext
+    kefu: KefuProcess
+    panel: Page
+
+    def open(self, name: str) -> Console:
+        kind = CONSOLES[name]
+        serve_console(self.context, kind)
+        page = self.context.new_page()
+        page.goto(kind.url)
+        expect(page.locator("html")).to_have_attribute("data-kefu-assist", kind.adapter)
+        expect(page.locator(kind.input)).to_be_visible()
+        return Console(kind, page)
+
+    def conversation_in_panel(self, conversation: str):  # noqa: ANN201
+        return self.panel.locator(f'#waiting li[data-conversation="{conversation}"]')
+
+
+@pytest.fixture
+def consoles(extension_context: BrowserContext, kefu: KefuProcess) -> Consoles:
+    return Consoles(extension_context, kefu, connected_panel(extension_context, kefu))

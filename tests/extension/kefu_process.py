@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[2]
 READY_WITHIN_S = 30.0
 # Clock levels far enough apart that a test reliably sees `warn` before `due`.
+SUPERVISOR_TOKEN = "tok-s"  # shop1's supervisor, for the dashboard
 TEST_TIMERS = {"warn_s": 0.5, "due_s": 6.0, "overdue_s": 12.0, "follow_up_s": 600.0}
 
 
@@ -118,6 +120,9 @@ def configured_server(workdir: Path, allowed_origin: str) -> KefuProcess:
             "wake_at": f"{wake:%H:%M}",
         },
     }
+    # The served adapter set starts as the bundled one; tests edit their copy to fix a selector.
+    adapters = workdir / "adapters"
+    shutil.copytree(ROOT / "extension" / "adapters", adapters, dirs_exist_ok=True)
     config_file = workdir / "kefu.yaml"
     config_file.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
     return KefuProcess(
@@ -125,8 +130,9 @@ def configured_server(workdir: Path, allowed_origin: str) -> KefuProcess:
         {
             "KEFU_HOST": "127.0.0.1",
             "KEFU_DB": str(workdir / "kefu.db"),
-            "KEFU_TOKENS": "tok-a:alice:shop1",
+            "KEFU_TOKENS": f"tok-a:alice:shop1,{SUPERVISOR_TOKEN}:sue:shop1:supervisor",
             "KEFU_ORIGINS": allowed_origin,
             "KEFU_CONFIG": str(config_file),
+            "KEFU_ADAPTERS": str(adapters),
         },
     )

@@ -101,6 +101,7 @@ async def test_feed_starts_with_a_snapshot_of_the_shop(clocked):
         ],
         "audit": [],
         "orders": {"unpaid": [], "today": {"nudged": 0, "paid": 0}},
+        "adapters": [],
     }  # fmt: skip
 
 

@@ -20,7 +20,8 @@ async def test_healthz_counts_connections(server):
         assert await get(server.http_url + "/healthz") == (
             200, {"status": "ok", "version": "0.1.0", "connections": 1,
                   "library": server.service.library.version, "library_error": None,
-                  "store_error": None},
+                  "store_error": None,
+                  "adapters": server.service.adapters.version, "adapters_error": None},
         )  # fmt: skip
 
 

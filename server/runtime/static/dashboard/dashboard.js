@@ -93,6 +93,26 @@
     }
   }
 
+  // Consoles whose page adapter matches nothing for a required part: an agent working blind.
+  function renderAdapters() {
+    const broken = view.adapters;
+    $("adapters-section").hidden = broken.length === 0;
+    $("adapters-count").textContent = broken.length;
+    const since = (ts) => new Date(ts * 1000).toLocaleTimeString("zh-CN", { timeZone: view.timezone, hour12: false });
+    $("adapters").tBodies[0].replaceChildren(
+      ...broken.map((item) =>
+        el(
+          "tr",
+          { dataset: { agent: item.agent, adapter: item.adapter } },
+          el("td", { textContent: item.agent }),
+          el("td", { textContent: item.adapter }),
+          el("td", { className: "keys", textContent: `适配失效：${item.keys.join("、")}` }),
+          el("td", { textContent: since(item.since) }),
+        ),
+      ),
+    );
+  }
+
   function renderAgents() {
     $("online").replaceChildren(...view.online.map((agent) => el("li", { textContent: agent })));
     $("online-count").textContent = view.online.length;
@@ -185,6 +205,7 @@
       kpis: new Map(frame.kpis.map((kpi) => [kpi.agent, kpi])),
       audit: frame.audit.slice().reverse(),
       orders: frame.orders,
+      adapters: frame.adapters,
     };
     $("shop").textContent = `店铺 ${frame.shop}`;
     $("date").textContent = frame.date;
@@ -195,6 +216,7 @@
     renderAgents();
     renderAudit();
     renderOrders();
+    renderAdapters();
   }
 
   const HANDLERS = {
@@ -225,6 +247,10 @@
       const byAge = (a, b) => a.created_at - b.created_at || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0);
       view.orders = { unpaid: [...unpaid.values()].sort(byAge), today: frame.today };
       renderOrders();
+    },
+    adapters(frame) {
+      view.adapters = frame.broken;
+      renderAdapters();
     },
   };
 
