@@ -1,6 +1,6 @@
 """Scenario (issue 14, in process): what one client can make the server do.
 
-- *suggestions, 25,000-character buyer line*: ``Service.suggest`` on the shipped library for a
+- *suggestions, 25,000-character buyer line*: ``Assist.suggest`` on the shipped library for a
   pasted page of a buyer line; only the first ``KEFU_SUGGEST_MAX_CHARS`` (500) characters are
   tokenised. Baseline, same run: a 500-character line. Before issue 14 the long line cost
   ~116 ms of event loop; the target is at most twice the baseline.
@@ -81,14 +81,14 @@ def suggest_us(svc: Service, texts: tuple[str, str]) -> tuple[float, float]:
         for text, kept in zip(texts, samples, strict=True):
             message = {"conversation": "c1", "buyer": "b1", "text": text}
             began = time.perf_counter()
-            svc.suggest(peer, message, False)
+            svc.assist.suggest(peer, message, False)
             kept.append((time.perf_counter() - began) * 1e6)
     return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def run(quick: bool) -> list[dict]:
     svc = service(0, 0)
-    svc.library = library.load(ROOT / "phrases")
+    svc.assist.library = library.load(ROOT / "phrases")
     line = "请问这个有货吗，什么时候发货，可以便宜点吗 " * 1200
     suggest_us(svc, (line[:10], line[:10]))  # jieba loads its dictionary on first use
     cut, long = suggest_us(svc, (line[: svc.config.suggest_max_chars], line[:25_000]))

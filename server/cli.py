@@ -44,7 +44,7 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
 
 def _check(args: argparse.Namespace) -> int:
     from server.core.checker import CheckContext, load_rules
-    from server.runtime.service import check_result
+    from server.protocol import check_result
 
     rules = load_rules(Path(args.phrases) / "banned")
     context = CheckContext(

@@ -8,14 +8,18 @@ type here; ``tests/test_docs.py`` fails when one is missing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
 from server.settings import PLATFORMS
+
+if TYPE_CHECKING:
+    from server.core.checker import Violation
+    from server.core.suggest import Suggestion
 
 VERSION = 1
 QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
@@ -250,3 +254,43 @@ def error(exc: KefuError, ref: Any = None) -> dict[str, Any]:
 
 def ack(ref: Any) -> dict[str, Any]:
     return {"type": "ack", "ref": ref}
+
+
+def pong(ref: Any = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "pong"}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def suggestion_items(found: Iterable[Suggestion]) -> list[dict[str, Any]]:
+    """The items of a ``suggestions`` frame (the CLI prints the same ones)."""
+    return [
+        {"phrase": s.phrase, "category": s.category, "text": s.text, "score": round(s.score, 3)}
+        for s in found
+    ]
+
+
+def suggestions(conversation: str, ref: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "suggestions", "conversation": conversation, "ref": ref, "items": items}
+
+
+def check_result(ref: Any, violations: list[Violation]) -> dict[str, Any]:
+    return {
+        "type": "check_result",
+        "ref": ref,
+        "ok": not any(v.severity == "block" for v in violations),
+        "violations": [
+            {
+                "rule": v.rule,
+                "category": v.category,
+                "severity": v.severity,
+                "start": v.start,
+                "end": v.end,
+                "match": v.match,
+                "message": v.message,
+                "suggestion": v.suggestion,
+            }
+            for v in violations
+        ],
+    }

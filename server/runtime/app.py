@@ -85,7 +85,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     watcher = LibraryWatcher(
         Path(app[CONFIG].phrases), service.library_changed, service.library_failed
     )
-    service.library = await watcher.load_first()
+    service.assist.library = await watcher.load_first()
     # An invalid adapter set at start-up is logged and left out: the extension's own sets work.
     adapters = AdapterWatcher(Path(app[CONFIG].adapters), service.adapters_changed)
     service.adapters = await asyncio.to_thread(adapters.poll)

@@ -25,9 +25,10 @@ from server.errors import (
     NotAuthenticated,
     RequestTimeout,
 )
+from server.protocol import check_result
 from server.runtime import signing
 from server.runtime.adapters import ADAPTERS
-from server.runtime.service import Service, check_result
+from server.runtime.service import Service
 from server.settings import PLATFORMS, Token
 
 STATIC = Path(__file__).parent / "static"
@@ -169,8 +170,8 @@ async def post_check(request: web.Request) -> web.Response:
         raise BadField(f"field 'platform' of 'check' must be one of {', '.join(PLATFORMS)}, "
                        f"got {protocol.quote(platform)}")  # fmt: skip
     service = request.app[SERVICE]
-    context = service.check_context(token.shop, platform, message)
-    violations = service.check(message["text"], context)
+    context = service.assist.check_context(token.shop, platform, message)
+    violations = service.assist.check(message["text"], context)
     return json_response(check_result(message.get("id"), violations))
 
 

@@ -7,7 +7,6 @@ frame, so an agent cannot reach another shop's data.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import heapq
 import logging
@@ -17,25 +16,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server import protocol
-from server.core.checker import CheckContext, Violation
+from server.core.aftersales import Complaints
+from server.core.checker import Violation
 from server.core.kpi import KpiDay
-from server.core.learn import ShopLearning, load_books
+from server.core.learn import load_books
 from server.core.mask import mask
-from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
+from server.core.nudgebook import Nudge, NudgeBook
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
-from server.core.suggest import SuggestContext
+from server.core.overrides import Overrides
 from server.core.tracker import (
     Conversation,
     Effect,
     Limits,
     Push,
-    SaveConversation,
-    SaveKpi,
     Tracker,
 )
-from server.errors import BadField, CheckUnavailable, KefuError, ProtocolError
+from server.core.world import ShopWorld
+from server.errors import BadField, KefuError, ProtocolError
 from server.runtime.adapters import AdapterSet, HealthBook
+from server.runtime.assist import Assist
+from server.runtime.delivery import NudgeDelivery
 from server.runtime.library import Library
+from server.runtime.writebehind import WriteBehind
 
 if TYPE_CHECKING:
     from server.runtime.cluster import Cluster
@@ -53,23 +55,9 @@ Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
 
-# A buyer complaining has an open after-sales round: no payment reminders for them (issue 6).
-COMPLAINT_WORDS = ("投诉", "差评", "退款", "破损", "坏了", "质量问题", "维权", "假货")
-AFTER_SALES_OPEN_S = 86400.0
-
-# An agent line equal to a draft that a final check flagged, sent within this long after the
-# check, was sent anyway: an override, recorded for the audit trail.
-OVERRIDE_WINDOW_S = 300.0
-
 # A line's own timestamp is trusted back to this far (history shown when the console opens);
 # anything older, or in the future, is taken as seen now.
 MAX_BACKDATE_S = 86400.0
-# Clock state and KPIs are written behind, coalesced: a conversation or an agent's day changed
-# many times within this window is written once. A crash loses at most this much clock state;
-# orders and nudges are never written behind (they are acknowledged after their commit).
-FLUSH_S = 0.1
-SWEEP_EVERY = 600  # flushes: a minute
-
 # A history line's passed thresholds wait this long for the rest of the history (the agent's
 # reply) to arrive, so a round answered in the past is not counted as missed.
 HISTORY_GRACE_S = 2.0
@@ -101,23 +89,17 @@ class Service:
             config.max_orders_per_shop,
         )
         self.scheduler = Scheduler(self._next_wake, self._on_time, clock)
-        self.complaints: dict[tuple[str, str], float] = {}
-        self.order_lock = asyncio.Lock()  # one order event at a time: prepare, store, commit
-        self.deliveries: set[asyncio.Task[None]] = set()
-        self.library: Library | None = None
+        self.complaints = Complaints()
+        self.overrides = Overrides()  # the last flagged final check per agent and conversation
+        self.world = ShopWorld(self.tracker, self.complaints, self.registry.online_agents, clock)
+        self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
+        self.writes = WriteBehind(store, clock, self.sweep)
+        self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
-        self.usage: dict[str, dict[str, int]] = {}
-        # each shop's examples (buyer words -> phrase), grown from used suggestions and replies
-        self.learning = ShopLearning(lambda: self.library.suggester if self.library else None)
-        # (shop, agent, conversation) -> (time, draft, violations) of the last flagged final check
-        self.flagged: dict[tuple[str, str, str], tuple[float, str, list[Violation]]] = {}
         self.observers: list[Observer] = []
         self.adapters: AdapterSet | None = None  # the page adapters served to extensions
         self.adapter_health = HealthBook(metrics)
         self.cluster: Cluster | None = None
-        self._dirty_conversations: dict[tuple[str, str], Conversation] = {}
-        self._dirty_kpis: dict[tuple[str, str, str], KpiDay] = {}
-        self._flusher: asyncio.Task[None] | None = None
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
             "order": self.on_order,
@@ -133,15 +115,15 @@ class Service:
 
     async def start(self, cluster: Cluster | None = None) -> None:
         """Load what the store keeps; in a cluster, only shops this process comes to own."""
-        self.usage = await self.store.load_usage()
-        self.learning.books.update(load_books(Path(self.config.phrases) / "learned"))
+        self.assist.usage = await self.store.load_usage()
+        self.assist.learning.books.update(load_books(Path(self.config.phrases) / "learned"))
         if cluster is None:
             conversations, nudges = await self._load(None)
         else:
             self.cluster = cluster
             conversations, nudges = [], []
         self.scheduler.poke()
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        self.writes.start()
         log.info(
             "service started",
             extra={"open_conversations": len(conversations), "open_nudges": len(nudges)},
@@ -172,11 +154,12 @@ class Service:
 
     async def stop(self) -> None:
         self.scheduler.stop()
-        if self._flusher is not None:
-            self._flusher.cancel()
-        self.flush()
-        if self.deliveries:
-            await asyncio.gather(*self.deliveries, return_exceptions=True)
+        self.writes.stop()
+        await self.delivery.stop()
+
+    @property
+    def library(self) -> Library | None:
+        return self.assist.library
 
     # --- effects ----------------------------------------------------------------------------
 
@@ -189,65 +172,20 @@ class Service:
             self.notify("effect", effect)
             if isinstance(effect, Push):
                 self.registry.push(effect.shop, effect.agent, effect.frame)
-            elif isinstance(effect, SaveConversation):
-                self._dirty_conversations[effect.conversation.key] = effect.conversation
-            elif isinstance(effect, SaveKpi):
-                self._dirty_kpis[effect.kpi.key] = effect.kpi
+            else:
+                self.writes.take(effect)
 
     def flush(self) -> None:
-        """Queue the writes of every conversation and KPI day changed since the last flush."""
-        for conv in self._dirty_conversations.values():
-            self.store.save_conversation(conv)
-        for kpi in self._dirty_kpis.values():
-            self.store.save_kpi(kpi)
-        self._dirty_conversations.clear()
-        self._dirty_kpis.clear()
-
-    async def _flush_loop(self) -> None:
-        rounds = 0
-        while True:
-            await asyncio.sleep(FLUSH_S)
-            self.flush()
-            rounds += 1
-            if rounds % SWEEP_EVERY == 0:
-                self.sweep(self.clock())
+        self.writes.flush()
 
     def sweep(self, now: float) -> None:
-        """Forget complaints and flagged drafts too old to matter, so neither map only grows."""
-        self.complaints = {
-            key: since for key, since in self.complaints.items() if now - since < AFTER_SALES_OPEN_S
-        }
-        self.flagged = {
-            key: flagged
-            for key, flagged in self.flagged.items()
-            if now - flagged[0] <= OVERRIDE_WINDOW_S
-        }
+        """Forget complaints, flagged drafts and KPI days too old to matter (no map only grows)."""
+        self.complaints.sweep(now)
+        self.overrides.sweep(now)
         self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
 
-    def apply_nudges(self, effects: Iterable[SaveNudges | Deliver]) -> None:
-        """Store each change; push a delivery only once the store has committed it."""
-        for effect in effects:
-            self._order_changed(effect.nudges if isinstance(effect, SaveNudges) else [effect.nudge])
-            if isinstance(effect, SaveNudges):
-                self.store.save_nudges(effect.nudges, effect.order)
-            else:
-                claimed = self.store.claim_delivery(effect.nudge)  # queued now, in order
-                task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
-                self.deliveries.add(task)
-                task.add_done_callback(self.deliveries.discard)
-
-    def _order_changed(self, nudges: Iterable[Nudge]) -> None:
-        for shop, order in {(nudge.shop, nudge.order) for nudge in nudges}:
-            self.notify("order", (shop, order))
-
-    async def _deliver(self, claimed: Awaitable[bool], delivery: Deliver) -> None:
-        try:
-            if not await claimed:
-                log.warning("nudge fired by another process", extra={"nudge": delivery.nudge.id})
-                return
-        except KefuError:
-            return  # logged by the store; still pending there, so it fires after a restart
-        self.registry.push(delivery.nudge.shop, delivery.agent, dict(delivery.frame))
+    def _order_changed(self, shop: str, order: str) -> None:
+        self.notify("order", (shop, order))
 
     def _next_wake(self) -> float | None:
         wakes = [w for w in (self.tracker.next_wake(), self.nudges.next_wake()) if w is not None]
@@ -255,24 +193,7 @@ class Service:
 
     def _on_time(self, now: float) -> None:
         self.apply(self.tracker.advance(now))
-        self.apply_nudges(self.nudges.advance(now, self))
-
-    # --- what the nudge book asks about the world (server.core.nudgebook.World) -------------
-
-    def question_open(self, shop: str, conversation: str | None) -> bool:
-        conv = self.tracker.conversations.get((shop, conversation or ""))
-        return conv is not None and conv.round_started_at is not None
-
-    def after_sales_open(self, shop: str, conversation: str | None) -> bool:
-        since = self.complaints.get((shop, conversation or ""))
-        return since is not None and self.clock() - since < AFTER_SALES_OPEN_S
-
-    def owner(self, shop: str, conversation: str | None) -> str | None:
-        conv = self.tracker.conversations.get((shop, conversation or ""))
-        return conv.agent if conv is not None else None
-
-    def online_agents(self, shop: str) -> list[str]:
-        return sorted(self.registry.online_agents(shop))
+        self.delivery.apply(self.nudges.advance(now, self.world))
 
     # --- session ----------------------------------------------------------------------------
 
@@ -314,7 +235,8 @@ class Service:
         kpi = self.tracker.kpi_today(session.shop, session.agent, self.clock())
         self.registry.reply(session, self.tracker.kpi_frame(kpi))  # issue 3: a kpi on hello
         now = self.clock()
-        self.apply_nudges(self.nudges.agent_connected(session.shop, session.agent, now, self))
+        connected = self.nudges.agent_connected(session.shop, session.agent, now, self.world)
+        self.delivery.apply(connected)
 
     def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
         """The agent's waiting conversations, longest waiting first, one page of at most
@@ -401,7 +323,7 @@ class Service:
         if key in self.tracker.conversations:
             return True
         # Left memory since the last flush: the unwritten copy is the newest.
-        conv = self._dirty_conversations.get(key) or await self.store.load_conversation(*key)
+        conv = self.writes.unwritten(key) or await self.store.load_conversation(*key)
         if key in self.tracker.conversations:
             return True  # another connection took it back while the store answered
         if conv is None:
@@ -425,18 +347,11 @@ class Service:
             now = self.clock()
             not_before = now + HISTORY_GRACE_S if ts < now - HISTORY_GRACE_S else None
             self.apply(self.tracker.buyer_message(*args, not_before))
-            if any(word in message["text"] for word in COMPLAINT_WORDS):
-                self.complaints[(session.shop, message["conversation"])] = ts
-            self.learning.buyer_line(session.shop, message["conversation"], message["text"])
-            self.registry.reply(
-                session,
-                {
-                    "type": "suggestions",
-                    "conversation": message["conversation"],
-                    "ref": message.get("id"),
-                    "items": self.suggest(session, message, first),
-                },
-            )
+            self.complaints.buyer_line(session.shop, message["conversation"], message["text"], ts)
+            self.assist.learning.buyer_line(session.shop, message["conversation"], message["text"])
+            items = self.assist.suggest(session, message, first)
+            frame = protocol.suggestions(message["conversation"], message.get("id"), items)
+            self.registry.reply(session, frame)
         else:
             self.apply(
                 self.tracker.agent_message(*args, message["text"], bool(message.get("auto")))
@@ -444,7 +359,8 @@ class Service:
             if not message.get("auto"):
                 self.nudges.conversation_answered(session.shop, message["conversation"], ts)
                 self._record_override(session, message, ts)
-                self.learning.agent_reply(session.shop, message["conversation"], message["text"])
+                learning = self.assist.learning
+                learning.agent_reply(session.shop, message["conversation"], message["text"])
             self._ack(session, message)
         self.scheduler.poke()
 
@@ -473,33 +389,14 @@ class Service:
         return await self.apply_order(event)
 
     async def apply_order(self, event: OrderEvent) -> bool:
-        async with self.order_lock:
-            if not self.nudges.knows(event.shop, event.order):
-                # It may have left memory once settled: a repeat or stale event must still
-                # meet the order as stored, not start an unpaid one afresh.
-                stored = await self.store.load_order(event.shop, event.order)
-                if stored is not None:
-                    self.nudges.reload(stored)
-            change = self.nudges.prepare(event, self.clock())
-            if change is None:
-                return False
-            await self.store.save_nudges(change.nudges, change.order)
-            self.nudges.commit(change)
-        self.notify("order", (event.shop, event.order))
-        self.scheduler.poke()
-        return True
+        """Take an order event this process owns (the cluster hands them over here too)."""
+        changed = await self.delivery.take_order(event)
+        if changed:
+            self.scheduler.poke()
+        return changed
 
     async def on_nudge_ack(self, session: Peer, message: dict[str, Any]) -> None:
-        saved = self.nudges.ack(
-            session.shop,
-            session.agent,
-            message["nudge"],
-            message["action"],
-            message.get("snooze_s"),
-            self.clock(),
-        )
-        await self.store.save_nudges(saved.nudges, saved.order)
-        self._order_changed(saved.nudges)
+        await self.delivery.ack(session.shop, session.agent, message)
         self.scheduler.poke()
         self._ack(session, message)
 
@@ -526,103 +423,22 @@ class Service:
 
     # --- suggestions and checks -------------------------------------------------------------
 
-    def suggest(self, session: Peer, message: dict[str, Any], first: bool) -> list[dict[str, Any]]:
-        if self.library is None:
-            return []
-        shop, conversation = session.shop, message["conversation"]
-        order = self.nudges.latest_order(shop, conversation)
-        state = None
-        if self.after_sales_open(shop, conversation):
-            state = "refunding"
-        elif order is not None:
-            state = ORDER_STATES[order.status]
-        fill = {"agent": session.agent, "shop": shop, "buyer": message["buyer"]}
-        if order is not None:
-            fill["order"] = order.order
-            if order.amount:
-                fill["amount"] = order.amount
-        context = SuggestContext(
-            platform=session.platform,
-            first_message=first,
-            order_state=state,
-            usage=self.usage.get(shop, {}),
-            fill=fill,
-            examples=self.learning.books.get(shop),
-        )
-        # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): only
-        # its start is tokenised, and a missed budget gives no suggestions rather than a stall.
-        # Either way the line itself is taken: its clock was started before this.
-        text = message["text"][: self.config.suggest_max_chars]
-        started = time.perf_counter()
-        try:
-            found = self.library.suggester.suggest(text, context)
-        except Exception:
-            log.exception("suggestions failed", extra=session.labels())
-            self.metrics.suggestions_skipped.labels("failed").inc()
-            return []
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        if elapsed_ms > self.config.suggest_budget_ms:
-            log.warning(
-                "suggestions overran their budget",
-                extra={**session.labels(), "elapsed_ms": round(elapsed_ms, 1), "chars": len(text)},
-            )
-            self.metrics.suggestions_skipped.labels("budget").inc()
-            return []
-        return [
-            {"phrase": s.phrase, "category": s.category, "text": s.text, "score": round(s.score, 3)}
-            for s in found
-        ]
-
-    def check_context(self, shop: str, platform: str, message: dict[str, Any]) -> CheckContext:
-        """What the checker is told besides the draft: the frame's flags, or the shop's settings.
-
-        ``free_shipping`` and ``cash_on_delivery`` come from the ``check`` frame (the console
-        reads them off the item and order card) or from KEFU_FREE_SHIPPING_SHOPS / KEFU_COD_SHOPS;
-        order frames carry no payment method, so they cannot tell.
-        """
-        return CheckContext(
-            platform=platform,
-            free_shipping=bool(message.get("free_shipping"))
-            or shop in self.config.free_shipping_shops,
-            cash_on_delivery=bool(message.get("cash_on_delivery")) or shop in self.config.cod_shops,
-        )
-
-    def check(self, text: str, context: CheckContext) -> list[Violation]:
-        """Run the checker within its budget; anything else is ``check_unavailable``."""
-        if self.library is None:
-            raise CheckUnavailable("the wording rules are not loaded")
-        started = time.perf_counter()
-        try:
-            violations = self.library.rules.check(text, context)
-        except Exception as exc:
-            log.exception("check failed")
-            raise CheckUnavailable(f"the checker failed: {type(exc).__name__}") from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        if elapsed_ms > self.config.check_budget_ms:
-            raise CheckUnavailable(
-                f"the checker overran its budget: {elapsed_ms:.1f} ms > "
-                f"{self.config.check_budget_ms:g} ms"
-            )
-        return violations
-
     async def on_check(self, session: Peer, message: dict[str, Any]) -> None:
         text = message["text"]
-        context = self.check_context(session.shop, session.platform, message)
-        violations = self.check(text, context)
+        context = self.assist.check_context(session.shop, session.platform, message)
+        violations = self.assist.check(text, context)
         if message.get("final") and violations:
             self._audit(session, "check", message.get("conversation"), text, violations)
             key = (session.shop, session.agent, message.get("conversation") or "")
-            self.flagged[key] = (self.clock(), text.strip(), violations)
-        self.registry.reply(session, check_result(message.get("id"), violations))
+            self.overrides.flag(key, self.clock(), text, violations)
+        self.registry.reply(session, protocol.check_result(message.get("id"), violations))
 
     def _record_override(self, session: Peer, message: dict[str, Any], ts: float) -> None:
         key = (session.shop, session.agent, message["conversation"])
-        flagged = self.flagged.pop(key, None)
-        if flagged is None:
-            return
-        checked_at, draft, violations = flagged
-        if message["text"].strip() == draft and ts - checked_at <= OVERRIDE_WINDOW_S:
-            self._audit(session, "override", message["conversation"], draft, violations)
+        overridden = self.overrides.sent(key, message["text"], ts)
+        if overridden is not None:
+            draft = message["text"].strip()
+            self._audit(session, "override", message["conversation"], draft, overridden)
 
     def _audit(
         self,
@@ -651,7 +467,7 @@ class Service:
         self.library_error = error
 
     def library_changed(self, library: Library) -> None:
-        self.library = library
+        self.assist.library = library
         for (shop, agent), channel in self.registry.channels.items():
             if channel.sessions:
                 self.registry.push(shop, agent, {"type": "library", "version": library.version})
@@ -678,51 +494,20 @@ class Service:
         self._ack(session, message)
 
     async def on_suggestion_used(self, session: Peer, message: dict[str, Any]) -> None:
-        counts = self.usage.setdefault(session.shop, {})
+        counts = self.assist.usage.setdefault(session.shop, {})
         counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
-        self.learning.phrase_used(session.shop, message["conversation"], message["phrase"])
+        self.assist.learning.phrase_used(session.shop, message["conversation"], message["phrase"])
         await self.store.add_usage(session.shop, message["phrase"])
         self._ack(session, message)
 
     async def on_ping(self, session: Peer, message: dict[str, Any]) -> None:
-        frame: dict[str, Any] = {"type": "pong"}
-        if "id" in message:
-            frame["ref"] = message["id"]
-        self.registry.reply(session, frame)
+        self.registry.reply(session, protocol.pong(message.get("id")))
 
     def _ack(self, session: Peer, message: dict[str, Any]) -> None:
         if "id" in message:
-            self.registry.reply(session, {"type": "ack", "ref": message["id"]})
+            self.registry.reply(session, protocol.ack(message["id"]))
 
     def error(self, session: Peer, exc: KefuError, ref: Any = None) -> None:
         self.metrics.errors.labels(exc.code).inc()
         self.registry.reply(session, protocol.error(exc, ref))
 
-
-ORDER_STATES = {
-    OrderStatus.CREATED: "unpaid",
-    OrderStatus.PAID: "paid",
-    OrderStatus.SHIPPED: "shipped",
-    OrderStatus.CLOSED: None,
-}
-
-
-def check_result(ref: Any, violations: list[Violation]) -> dict[str, Any]:
-    return {
-        "type": "check_result",
-        "ref": ref,
-        "ok": not any(v.severity == "block" for v in violations),
-        "violations": [
-            {
-                "rule": v.rule,
-                "category": v.category,
-                "severity": v.severity,
-                "start": v.start,
-                "end": v.end,
-                "match": v.match,
-                "message": v.message,
-                "suggestion": v.suggestion,
-            }
-            for v in violations
-        ],
-    }
