@@ -96,7 +96,7 @@ def run(quick: bool) -> list[dict]:
     alone = hello_us(service(0, 10))
     crowded = hello_us(service(others, 10))
     big = service(0, 20_000)
-    state = protocol.encode(big.state_frame(QuietPeer(Token("tok", "me", "mine"))))
+    state = protocol.encode(big.view.state_frame(QuietPeer(Token("tok", "me", "mine"))))
     return [
         figure(
             "suggestions for a 25,000-character buyer line",

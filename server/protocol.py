@@ -10,16 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
-from server.settings import PLATFORMS
+from server.settings import PLATFORMS, Config, Timers
 
 if TYPE_CHECKING:
     from server.core.checker import Violation
     from server.core.suggest import Suggestion
+
+
+class Session(Protocol):
+    """Whom a ``welcome`` is for (a runtime session)."""
+
+    platform: str
+    agent: str
+    shop: str
 
 VERSION = 1
 QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
@@ -254,6 +262,48 @@ def error(exc: KefuError, ref: Any = None) -> dict[str, Any]:
 
 def ack(ref: Any) -> dict[str, Any]:
     return {"type": "ack", "ref": ref}
+
+
+def welcome(
+    session: str,
+    server_time: float,
+    who: Session,
+    timers: Timers,
+    config: Config,
+    library: str | None,
+    adapters: str | None,
+    replay: list[Any] | None,
+) -> dict[str, Any]:
+    """``welcome`` for ``who`` (a session: platform, agent, shop); ``replay`` is what is
+    resent, None when too much was missed (the client resyncs)."""
+    return {
+        "type": "welcome",
+        "session": session,
+        "server_time": server_time,
+        "platform": who.platform,
+        "agent": who.agent,
+        "shop": who.shop,
+        "settings": {
+            "timers": {
+                "warn_s": timers.warn_s,
+                "due_s": timers.due_s,
+                "overdue_s": timers.overdue_s,
+                "follow_up_s": timers.follow_up_s,
+                "target_s": timers.target_s,
+            },
+            "fail_closed": config.fail_closed,
+            "check_timeout_ms": 300,
+            "target_rate": config.target_rate,
+        },
+        "library": library,
+        "adapters": adapters,
+        "resumed": len(replay) if replay is not None else 0,
+        "resync": replay is None,
+    }
+
+
+def library(version: str) -> dict[str, Any]:
+    return {"type": "library", "version": version}
 
 
 def pong(ref: Any = None) -> dict[str, Any]:

@@ -208,7 +208,7 @@ class Feed:
         today = service.tracker.days.date_of(now)
         start = _midnight(date.fromisoformat(today), self.zone)
         records = await service.store.list_audit(self.shop, start, now + 1.0)
-        outcomes = await service.nudge_outcomes(self.shop, today)
+        outcomes = await service.view.nudge_outcomes(self.shop, today)
         # From here on nothing awaits: the snapshot reflects every update queued so far, except
         # audit records stored after list_audit read, which stay queued.
         known = set(records)
@@ -281,7 +281,7 @@ class Feed:
             frames.append({"type": "agents", "online": online})
         changed, removed = self.order_changes(now)
         if changed or removed:
-            today = {"today": _today(await service.nudge_outcomes(self.shop, self.date))}
+            today = {"today": _today(await service.view.nudge_outcomes(self.shop, self.date))}
             frames.append({"type": "orders", "changed": changed, "removed": removed} | today)
         adapters = service.adapter_health.broken(self.shop)
         if adapters != self.adapters:

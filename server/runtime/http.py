@@ -154,7 +154,7 @@ async def kpi(request: web.Request) -> web.Response:
     if agent != token.agent and not token.supervisor:
         raise Forbidden(f"only a supervisor may read another agent's kpi: {protocol.quote(agent)}")
     date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
-    return json_response(await service.kpi_report(shop, agent, date.isoformat()))
+    return json_response(await service.view.kpi_report(shop, agent, date.isoformat()))
 
 
 async def post_check(request: web.Request) -> web.Response:
@@ -211,7 +211,8 @@ async def nudge_outcomes(request: web.Request) -> web.Response:
     token = authenticate(request)
     service = request.app[SERVICE]
     date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
-    return json_response(await service.nudge_outcomes(shop_of(request, token), date.isoformat()))
+    outcomes = await service.view.nudge_outcomes(shop_of(request, token), date.isoformat())
+    return json_response(outcomes)
 
 
 async def index(request: web.Request) -> web.Response:

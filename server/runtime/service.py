@@ -7,8 +7,6 @@ frame, so an agent cannot reach another shop's data.
 
 from __future__ import annotations
 
-import datetime as dt
-import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,12 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from server import protocol
 from server.core.aftersales import Complaints
-from server.core.checker import Violation
-from server.core.kpi import KpiDay
 from server.core.learn import load_books
-from server.core.mask import mask
+from server.core.linetime import history_hold, line_time
 from server.core.nudgebook import Nudge, NudgeBook
-from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus, daily_outcomes
+from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus
 from server.core.overrides import Overrides
 from server.core.tracker import (
     Conversation,
@@ -35,6 +31,7 @@ from server.core.world import ShopWorld
 from server.errors import BadField, KefuError, ProtocolError
 from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.assist import Assist
+from server.runtime.audit import AuditTrail
 from server.runtime.delivery import NudgeDelivery
 from server.runtime.library import Library
 from server.runtime.writebehind import WriteBehind
@@ -44,8 +41,9 @@ if TYPE_CHECKING:
 from server.runtime.metrics import Metrics
 from server.runtime.registry import Peer, Registry
 from server.runtime.scheduler import Scheduler
+from server.runtime.shopview import ShopView
 from server.settings import Config
-from server.storage import AuditRecord, Store
+from server.storage import Store
 
 log = logging.getLogger("kefu.service")
 
@@ -54,14 +52,6 @@ Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # every clock and KPI change, ("audit", AuditRecord) for every flagged check and override,
 # ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
-
-# A line's own timestamp is trusted back to this far (history shown when the console opens);
-# anything older, or in the future, is taken as seen now.
-MAX_BACKDATE_S = 86400.0
-# A history line's passed thresholds wait this long for the rest of the history (the agent's
-# reply) to arrive, so a round answered in the past is not counted as missed.
-HISTORY_GRACE_S = 2.0
-
 
 class Service:
     def __init__(
@@ -94,6 +84,8 @@ class Service:
         self.world = ShopWorld(self.tracker, self.complaints, self.registry.online_agents, clock)
         self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
         self.writes = WriteBehind(store, clock, self.sweep)
+        self.audit = AuditTrail(store, clock, self.notify)
+        self.view = ShopView(config, self.tracker, self.nudges, store, self._owns, clock)
         self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.observers: list[Observer] = []
@@ -184,6 +176,9 @@ class Service:
         self.overrides.sweep(now)
         self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
 
+    def _owns(self, shop: str) -> bool:
+        return self.cluster is None or self.cluster.owns(shop)
+
     def _order_changed(self, shop: str, order: str) -> None:
         self.notify("order", (shop, order))
 
@@ -201,74 +196,25 @@ class Service:
         """Attach the session, say ``welcome``, replay what it missed, send the first state page."""
         channel = self.registry.attach(session)
         replay = self.registry.replay(channel, resume) if resume is not None else []
-        timers = self.config.timers[session.platform]
-        self.registry.reply(
+        frame = protocol.welcome(
+            session.id,
+            self.clock(),
             session,
-            {
-                "type": "welcome",
-                "session": session.id,
-                "server_time": self.clock(),
-                "platform": session.platform,
-                "agent": session.agent,
-                "shop": session.shop,
-                "settings": {
-                    "timers": {
-                        "warn_s": timers.warn_s,
-                        "due_s": timers.due_s,
-                        "overdue_s": timers.overdue_s,
-                        "follow_up_s": timers.follow_up_s,
-                        "target_s": timers.target_s,
-                    },
-                    "fail_closed": self.config.fail_closed,
-                    "check_timeout_ms": 300,
-                    "target_rate": self.config.target_rate,
-                },
-                "library": self.library.version if self.library else None,
-                "adapters": self.adapters.version if self.adapters else None,
-                "resumed": len(replay) if replay is not None else 0,
-                "resync": replay is None,
-            },
+            self.config.timers[session.platform],
+            self.config,
+            self.library.version if self.library else None,
+            self.adapters.version if self.adapters else None,
+            replay,
         )
+        self.registry.reply(session, frame)
         for _, data, kind in replay or ():
             session.enqueue(data, kind)
-        self.registry.reply(session, self.state_frame(session))
+        self.registry.reply(session, self.view.state_frame(session))
         kpi = self.tracker.kpi_today(session.shop, session.agent, self.clock())
         self.registry.reply(session, self.tracker.kpi_frame(kpi))  # issue 3: a kpi on hello
         now = self.clock()
         connected = self.nudges.agent_connected(session.shop, session.agent, now, self.world)
         self.delivery.apply(connected)
-
-    def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
-        """The agent's waiting conversations, longest waiting first, one page of at most
-        ``KEFU_STATE_PAGE`` (so the frame always fits the send queue); ``next`` is the cursor
-        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process)."""
-        now, tracker, page = self.clock(), self.tracker, self.config.state_page
-        # (started, id, conversation) triples: no key function call per round (20,000 rounds
-        # in ~4 ms instead of ~12); ids are unique per agent, so conversations never compare.
-        keyed = (
-            (conv.round_started_at, conv.conversation, conv)
-            for conv in tracker.waiting(session.shop, session.agent)
-        )
-        if after is not None:
-            keyed = (item for item in keyed if item[:2] > after)
-        chosen = [conv for *_, conv in heapq.nsmallest(page + 1, keyed)]
-        conversations = [
-            tracker.timer_frame(conv, tracker.level_of(conv), now) for conv in chosen[:page]
-        ]
-        for frame in conversations:
-            del frame["type"]
-        last = chosen[page - 1] if len(chosen) > page else None
-        nudges = self.nudges.delivered_to(session.shop, session.agent)
-        kpi = tracker.kpi_today(session.shop, session.agent, now)
-        return {
-            "type": "state",
-            "conversations": conversations,
-            "waiting_total": tracker.waiting_count(session.shop, session.agent),
-            "next": None if last is None else f"{last.round_started_at!r} {last.conversation}",
-            "nudges": [self.nudges.frame(nudge) for nudge in nudges[:page]],
-            "nudges_total": len(nudges),
-            "kpi": kpi.report(self.config.target_rate),
-        }
 
     async def on_state(self, session: Peer, message: dict[str, Any]) -> None:
         """A page of the state: the one after the cursor ``after`` (a ``next`` it was sent)."""
@@ -282,7 +228,7 @@ class Service:
                 raise BadField(
                     f"field 'after' of 'state' must be a 'next' cursor, got {protocol.quote(after)}"
                 ) from None
-        frame = self.state_frame(session, cursor)
+        frame = self.view.state_frame(session, cursor)
         if "id" in message:
             frame["ref"] = message["id"]
         self.registry.reply(session, frame)
@@ -310,11 +256,7 @@ class Service:
     # --- handlers ---------------------------------------------------------------------------
 
     def _line_time(self, message: dict[str, Any]) -> float:
-        now = self.clock()
-        ts = message.get("ts")
-        if ts is None or not now - MAX_BACKDATE_S <= ts <= now:
-            return now
-        return float(ts)
+        return line_time(message.get("ts"), self.clock())
 
     async def _known(self, shop: str, conversation: str) -> bool:
         """Whether the conversation exists: in memory, or reloaded now from the store (it left
@@ -344,8 +286,7 @@ class Service:
         )
         if message["from"] == "buyer":
             first = not known
-            now = self.clock()
-            not_before = now + HISTORY_GRACE_S if ts < now - HISTORY_GRACE_S else None
+            not_before = history_hold(ts, self.clock())
             self.apply(self.tracker.buyer_message(*args, not_before))
             self.complaints.buyer_line(session.shop, message["conversation"], message["text"], ts)
             self.assist.learning.buyer_line(session.shop, message["conversation"], message["text"])
@@ -400,27 +341,6 @@ class Service:
         self.scheduler.poke()
         self._ack(session, message)
 
-    async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:
-        """An agent's day: live here, or from the store when another process owns the shop or
-        the day is past (memory keeps only yesterday and today)."""
-        kpi = None
-        if self.cluster is None or self.cluster.owns(shop):
-            kpi = self.tracker.kpis.get((shop, agent, date))
-        if kpi is None:
-            stored = [k for k in await self.store.load_kpis(shop, date) if k.agent == agent]
-            kpi = stored[0] if stored else KpiDay(shop, agent, date)
-        return kpi.report(self.config.target_rate)
-
-    async def nudge_outcomes(self, shop: str, date: str) -> dict[str, Any]:
-        """How many unpaid orders were first nudged on ``date``, and how many then paid."""
-        policy = self.nudges.policy
-        day_start = policy.clock.at(dt.date.fromisoformat(date), dt.time(0, 0))
-        orders, fired = await self.store.load_nudge_history(shop, day_start - policy.close_after_s)
-        by_key = {(o.shop, o.order): o for o in orders}
-        outcome = daily_outcomes(fired, by_key, policy).get((shop, dt.date.fromisoformat(date)))
-        nudged, paid = (outcome.nudged, outcome.paid) if outcome else (0, 0)
-        return {"shop": shop, "date": date, "nudged": nudged, "paid": paid}
-
     # --- suggestions and checks -------------------------------------------------------------
 
     async def on_check(self, session: Peer, message: dict[str, Any]) -> None:
@@ -428,7 +348,7 @@ class Service:
         context = self.assist.check_context(session.shop, session.platform, message)
         violations = self.assist.check(text, context)
         if message.get("final") and violations:
-            self._audit(session, "check", message.get("conversation"), text, violations)
+            self.audit.record(session, "check", message.get("conversation"), text, violations)
             key = (session.shop, session.agent, message.get("conversation") or "")
             self.overrides.flag(key, self.clock(), text, violations)
         self.registry.reply(session, protocol.check_result(message.get("id"), violations))
@@ -438,30 +358,7 @@ class Service:
         overridden = self.overrides.sent(key, message["text"], ts)
         if overridden is not None:
             draft = message["text"].strip()
-            self._audit(session, "override", message["conversation"], draft, overridden)
-
-    def _audit(
-        self,
-        session: Peer,
-        kind: str,
-        conversation: str | None,
-        text: str,
-        violations: list[Violation],
-    ) -> None:
-        severity = "block" if any(v.severity == "block" for v in violations) else "warn"
-        record = AuditRecord(
-            self.clock(),
-            session.shop,
-            session.agent,
-            None if conversation is None else mask(conversation),  # ids may hold a phone
-            kind,
-            tuple(v.rule for v in violations),
-            tuple(sorted({v.category for v in violations})),
-            severity,
-            mask(text),
-        )
-        self.store.add_audit(record)
-        self.notify("audit", record)
+            self.audit.record(session, "override", message["conversation"], draft, overridden)
 
     def library_failed(self, error: KefuError | None) -> None:
         self.library_error = error
@@ -470,7 +367,7 @@ class Service:
         self.assist.library = library
         for (shop, agent), channel in self.registry.channels.items():
             if channel.sessions:
-                self.registry.push(shop, agent, {"type": "library", "version": library.version})
+                self.registry.push(shop, agent, protocol.library(library.version))
 
     def adapters_changed(self, adapters: AdapterSet) -> None:
         self.adapters = adapters

@@ -78,7 +78,7 @@ async def test_paid_cancels_the_pending_nudges():
         await fire(server, clock, 900)
         pong = await alice.request({"type": "ping", "id": "after"})
         assert pong["type"] == "pong" and alice.pending == []
-        outcome = await server.service.nudge_outcomes("shop-a", "2026-11-16")
+        outcome = await server.service.view.nudge_outcomes("shop-a", "2026-11-16")
         assert outcome == {"shop": "shop-a", "date": "2026-11-16", "nudged": 0, "paid": 0}
 
 
@@ -91,7 +91,7 @@ async def test_outcomes_count_nudged_then_paid_orders():
         await alice.recv_type("nudge")
         await alice.recv_type("nudge")
         await alice.request({**ORDER, "id": "o3", "status": "paid"})
-        outcome = await server.service.nudge_outcomes("shop-a", "2026-11-16")
+        outcome = await server.service.view.nudge_outcomes("shop-a", "2026-11-16")
         assert outcome == {"shop": "shop-a", "date": "2026-11-16", "nudged": 2, "paid": 1}
 
 
