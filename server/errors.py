@@ -11,6 +11,7 @@ class KefuError(Exception):
     """Base class of every error the server raises on purpose."""
 
     code = "internal"
+    status = 500  # the HTTP status of a response carrying this error; subclasses narrow it
 
 
 # --- protocol -------------------------------------------------------------------------------
@@ -20,6 +21,7 @@ class ProtocolError(KefuError):
     """Raised when a client frame cannot be understood."""
 
     code = "bad_frame"
+    status = 400
 
 
 class BadJSON(ProtocolError):
@@ -50,6 +52,7 @@ class RequestTimeout(ProtocolError):
     """Raised when an HTTP request's body does not arrive within ``KEFU_HTTP_TIMEOUT_S``."""
 
     code = "request_timeout"
+    status = 408
 
 
 # --- session --------------------------------------------------------------------------------
@@ -59,30 +62,35 @@ class NotAuthenticated(KefuError):
     """Raised when a connection has not said a valid ``hello``, or its token is wrong."""
 
     code = "not_authenticated"
+    status = 401
 
 
 class Forbidden(KefuError):
     """Raised when an agent asks for data that belongs to another shop or agent."""
 
     code = "forbidden"
+    status = 403
 
 
 class NotFound(KefuError):
     """Raised when a message names a nudge, order or conversation the shop does not have."""
 
     code = "not_found"
+    status = 404
 
 
 class LimitExceeded(KefuError):
     """Raised when a message would take an agent or a shop past a cap (docs/deploy.md, Limits)."""
 
     code = "limit_exceeded"
+    status = 429
 
 
 class CheckUnavailable(KefuError):
     """Raised when the wording checker failed or overran its budget; never read as a pass."""
 
     code = "check_unavailable"
+    status = 503
 
 
 # --- configuration and libraries ------------------------------------------------------------
@@ -133,12 +141,22 @@ class StoreError(KefuError):
     """Raised when the store cannot read or write; translated at the storage edge."""
 
     code = "store_unavailable"
+    status = 503
+
+
+class ClusterTimeout(StoreError):
+    """Raised when the process owning a shop does not answer a forwarded request in time."""
+
+    def __init__(self, shop: str) -> None:
+        super().__init__(f"shop {shop!r}'s owner did not answer in time")
+        self.shop = shop
 
 
 class BadSignature(KefuError):
     """Raised when an HTTP order event's HMAC signature is missing or wrong."""
 
     code = "bad_signature"
+    status = 401
 
 
 class StaleOrder(BadSignature):
@@ -151,3 +169,4 @@ class ReplayedOrder(BadSignature):
     """Raised when a signed order's nonce was already accepted: the request is a replay."""
 
     code = "replayed_order"
+    status = 409

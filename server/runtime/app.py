@@ -132,9 +132,31 @@ def create_app(
     app[http.TOKENS] = tokens
     app[http.NONCES] = Nonces(config.order_max_age_s)
     app.cleanup_ctx.extend([_store_ctx, _service_ctx, _websocket_ctx])
-    http.add_routes(app)
-    dashboard.add_routes(app)
+    app.add_routes(routes())
+    app.on_shutdown.append(dashboard.close_feeds)
     return app
+
+
+def routes() -> list[web.AbstractRouteDef]:
+    """Every HTTP route, in the order aiohttp matches them."""
+    table = [
+        web.get("/", http.index),
+        web.get("/healthz", http.healthz),
+        web.get("/metrics", http.metrics),
+        web.get("/api/kpi", http.kpi),
+        web.post("/api/orders", http.post_order),
+        web.post("/api/check", http.post_check),
+        web.get("/api/nudges/outcomes", http.nudge_outcomes),
+        web.get("/api/audit", dashboard.audit_export),
+        web.get("/dashboard", dashboard.page),
+        web.get("/dashboard/live", dashboard.live),
+        web.static("/dashboard/assets/", http.STATIC / "dashboard"),
+        web.get("/demo", http.demo_redirect),
+        web.get("/demo/", http.demo_index),
+    ]
+    if (http.STATIC / "demo").is_dir():
+        table.append(web.static("/demo/", http.STATIC / "demo"))
+    return table
 
 
 def banner(config: Config, ws_port: int, http_port: int, tokens: dict[str, Token]) -> str:

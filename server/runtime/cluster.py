@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from server.core.nudges import OrderEvent, OrderStatus
-from server.errors import KefuError, StoreError
+from server.errors import ClusterTimeout, KefuError, StoreError
 from server.runtime.registry import Peer, Session
 from server.settings import Token
 
@@ -280,7 +280,7 @@ class Cluster:
             await self._forward(event.shop, "order", request, orjson.dumps(payload))
             answer = await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
         except TimeoutError:
-            raise StoreError(f"shop {event.shop!r}'s owner did not answer in time") from None
+            raise ClusterTimeout(event.shop) from None
         finally:
             self.requests.pop(request, None)
         if "error" in answer:

@@ -428,11 +428,3 @@ def audit_csv(items: list[dict[str, Any]]) -> str:
 def _inert(cell: Any) -> str:
     text = "" if cell is None else str(cell)
     return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/dashboard", page)
-    app.router.add_get("/dashboard/live", live)
-    app.router.add_get("/api/audit", audit_export)
-    app.router.add_static("/dashboard/assets/", STATIC / "dashboard")
-    app.on_shutdown.append(close_feeds)

@@ -37,24 +37,6 @@ SERVICE = web.AppKey("service", Service)
 TOKENS = web.AppKey("tokens", dict)
 NONCES = web.AppKey("nonces", signing.Nonces)
 
-STATUS_BY_CODE = {
-    "bad_json": 400,
-    "bad_frame": 400,
-    "missing_field": 400,
-    "bad_field": 400,
-    "request_timeout": 408,
-    "unknown_type": 400,
-    "not_authenticated": 401,
-    "bad_signature": 401,
-    "stale_order": 401,
-    "replayed_order": 409,
-    "forbidden": 403,
-    "not_found": 404,
-    "limit_exceeded": 429,
-    "check_unavailable": 503,
-    "store_unavailable": 503,
-}
-
 # Dates a query may name: past these the shop's local midnight overflows (9999-12-31 + 1 day).
 FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
@@ -71,7 +53,7 @@ async def errors_as_frames(
         return await handler(request)
     except KefuError as exc:
         request.app[SERVICE].metrics.errors.labels(exc.code).inc()
-        return json_response(protocol.error(exc), STATUS_BY_CODE.get(exc.code, 500))
+        return json_response(protocol.error(exc), exc.status)
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -235,17 +217,3 @@ async def demo_redirect(request: web.Request) -> web.Response:
 
 async def demo_index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo" / "index.html")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/kpi", kpi)
-    app.router.add_post("/api/orders", post_order)
-    app.router.add_post("/api/check", post_check)
-    app.router.add_get("/api/nudges/outcomes", nudge_outcomes)
-    app.router.add_get("/demo", demo_redirect)
-    app.router.add_get("/demo/", demo_index)
-    if (STATIC / "demo").is_dir():
-        app.router.add_static("/demo/", STATIC / "demo")

@@ -14,9 +14,10 @@ the other clients' frames.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -105,6 +106,13 @@ class Session(Peer):
         if not self.draining and not self.in_handler:
             self.draining = True
             asyncio.get_running_loop().create_task(self._drain())
+
+    @contextlib.asynccontextmanager
+    async def handling(self) -> AsyncIterator[None]:
+        """Around a handler: what it queues is sent after it, in its own task (no writer task)."""
+        self.in_handler = True
+        yield
+        await self.flush()
 
     async def flush(self) -> None:
         """Send what the handler queued, in the handler's own task."""

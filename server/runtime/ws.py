@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -115,12 +116,11 @@ class WebsocketServer:
             if cluster is not None and owner != cluster.node:
                 assert owner is not None
                 await cluster.attach(session, owner, resume)
-                await self._relay(conn, session)
+                await self._serve(conn, session, cluster.forward)
             else:
-                session.in_handler = True
-                self.service.welcome(session, resume)
-                await session.flush()
-                await self._serve(conn, session)
+                async with session.handling():
+                    self.service.welcome(session, resume)
+                await self._serve(conn, session, self._handle)
         except ConnectionClosed:
             pass
         finally:
@@ -131,31 +131,29 @@ class WebsocketServer:
             metrics.connections.dec()
             log.info("disconnected", extra={**session.labels(), "code": conn.close_code})
 
-    async def _serve(self, conn: ServerConnection, session: Session) -> None:
-        service, metrics = self.service, self.service.metrics
+    async def _serve(
+        self,
+        conn: ServerConnection,
+        session: Session,
+        on_frame: Callable[[Session, str | bytes], Awaitable[None]],
+    ) -> None:
+        """Every frame of the connection, rate limited, to ``on_frame``: this process's
+        handlers (``_handle``), or for a gateway session the shop's owner elsewhere."""
         limit = RateLimit(self.config.rate, self.config.burst)
         async for frame in conn:
             if not limit.allow():
                 await session.close(CLOSE_POLICY, "rate limit exceeded")
                 return
-            started = time.perf_counter()
-            session.in_handler = True
-            kind = await service.receive(session, frame)
-            metrics.handled(kind, time.perf_counter() - started)
-            await session.flush()
-            # Frames already received come out of the connection without waiting: yield, so a
-            # client sending a burst takes turns with every other connection, frame by frame.
-            await asyncio.sleep(0)
+            await on_frame(session, frame)
 
-    async def _relay(self, conn: ServerConnection, session: Session) -> None:
-        """A gateway session: the shop's owner, another process, handles every frame."""
-        assert self.service.cluster is not None
-        limit = RateLimit(self.config.rate, self.config.burst)
-        async for frame in conn:
-            if not limit.allow():
-                await session.close(CLOSE_POLICY, "rate limit exceeded")
-                return
-            await self.service.cluster.forward(session, frame)
+    async def _handle(self, session: Session, frame: str | bytes) -> None:
+        started = time.perf_counter()
+        async with session.handling():
+            kind = await self.service.receive(session, frame)
+        self.service.metrics.handled(kind, time.perf_counter() - started)
+        # Frames already received come out of the connection without waiting: yield, so a
+        # client sending a burst takes turns with every other connection, frame by frame.
+        await asyncio.sleep(0)
 
     async def _authenticate(self, conn: ServerConnection) -> tuple[Session, int | None] | None:
         try:

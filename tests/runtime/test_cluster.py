@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -45,6 +47,22 @@ def start_node(tmp: Path, name: str, redis_url: str, tokens: str) -> ServerProce
     )  # fmt: skip
 
 
+class ConnectionEnded(Exception):
+    """The connection closed before the frame waited for arrived."""
+
+
+@contextmanager
+def stop_on_failure(*nodes: ServerProcess) -> Iterator[None]:
+    """Stop the nodes if the test fails (its failure is what is reported); a test that gets
+    through asserts their stop codes itself, outside any ``finally``."""
+    try:
+        yield
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
 class Agent:
     """One websocket of an agent, recording every frame it receives."""
 
@@ -77,7 +95,7 @@ class Agent:
                         return frame
                 seen = len(self.frames)
                 if self.task.done():
-                    raise AssertionError(f"connection closed; frames: {self.frames[-5:]}")
+                    raise ConnectionEnded(f"connection closed; frames: {self.frames[-5:]}")
                 await self.arrived.wait()
 
         return await asyncio.wait_for(find(), wait_s)
@@ -102,7 +120,7 @@ async def test_a_buyer_line_through_one_process_reaches_the_agent_on_another(tmp
     redis = make_redis()
     a = start_node(tmp_path, "a", redis.url, "t1:alice:s1")
     b = start_node(tmp_path, "b", redis.url, "t1:alice:s1")
-    try:
+    with stop_on_failure(a, b):
         on_b = await join(b.urls["websocket"], "t1")  # b serves the shop from now on
         on_a = await join(a.urls["websocket"], "t1")  # a only relays
         line = {"type": "message", "id": "m1", "conversation": "c1", "buyer": "tom",
@@ -117,8 +135,7 @@ async def test_a_buyer_line_through_one_process_reaches_the_agent_on_another(tmp
         await on_b.wait_for(lambda f: f["type"] == "timer" and f["level"] == "cleared")
         await on_a.conn.close()
         await on_b.conn.close()
-    finally:
-        assert a.stop() == 0 and b.stop() == 0
+    assert a.stop() == 0 and b.stop() == 0
 
 
 async def test_killing_the_owner_moves_its_clocks_and_nudges_with_none_lost_or_doubled(
@@ -127,7 +144,7 @@ async def test_killing_the_owner_moves_its_clocks_and_nudges_with_none_lost_or_d
     redis = make_redis("--appendonly", "yes", "--appendfsync", "always")
     a = start_node(tmp_path, "a", redis.url, "t1:alice:s1")
     b = start_node(tmp_path, "b", redis.url, "t1:alice:s1")
-    try:
+    with stop_on_failure(b, a):
         owner_side = await join(b.urls["websocket"], "t1")  # b owns s1
         relay = await join(a.urls["websocket"], "t1")
         order = {"type": "order", "id": "o1", "order": "9001", "buyer": "tom", "status": "created",
@@ -155,9 +172,8 @@ async def test_killing_the_owner_moves_its_clocks_and_nudges_with_none_lost_or_d
         assert [n["nudge"] for n in nudges + state_nudges] == ["n-9001-1"]  # once, not twice
         assert "warn" not in timers(again)  # the warning fired on b is not fired again
         await again.conn.close()
-    finally:
-        assert b.stop() == -signal.SIGKILL
-        assert a.stop() == 0
+    assert b.stop() == -signal.SIGKILL
+    assert a.stop() == 0
 
 
 # Each new order is first looked up in the store (an old ``created`` must never reopen a paid
@@ -172,7 +188,7 @@ async def test_ten_thousand_nudges_due_in_one_minute_across_three_processes_fire
     tokens = ",".join(f"t{i}:agent{i}:s{i}" for i in range(shops))
     nodes = [start_node(tmp_path, name, redis.url, tokens) for name in "abc"]
     per_shop = [334 if i < 10 else 333 for i in range(shops)]  # 10,000 orders in all
-    try:
+    with stop_on_failure(*nodes):
         owners, relays = [], []
         for i in range(shops):  # shop i is claimed by node i % 3 and relayed by the next one
             owners.append(await join(nodes[i % 3].urls["websocket"], f"t{i}"))
@@ -200,9 +216,8 @@ async def test_ten_thousand_nudges_due_in_one_minute_across_three_processes_fire
                 assert sorted(fired) == sorted(f"{i}-{n}" for n in range(per_shop[i]))
         for agent in owners + relays:
             await agent.conn.close()
-    finally:
-        for node in nodes:
-            assert node.stop() == 0
+    for node in nodes:
+        assert node.stop() == 0
 
 
 async def test_killing_and_restarting_redis_loses_no_acknowledged_order(tmp_path, make_redis):
@@ -211,7 +226,7 @@ async def test_killing_and_restarting_redis_loses_no_acknowledged_order(tmp_path
     redis = make_redis("--appendonly", "yes", "--appendfsync", "always")
     node = start_node(tmp_path, "a", redis.url, "t1:alice:s1")
     acked: set[str] = set()
-    try:
+    with stop_on_failure(node):
         pending = [f"9{n:03d}" for n in range(300)]
         killed = False
         while pending:
@@ -227,7 +242,7 @@ async def test_killing_and_restarting_redis_loses_no_acknowledged_order(tmp_path
                     if len(acked) == 100 and not killed:
                         redis.restart()  # SIGKILL mid-stream, then start again on its AOF
                         killed = True
-            except AssertionError:  # the connection was closed while Redis was down: rejoin
+            except ConnectionEnded:  # the connection was closed while Redis was down: rejoin
                 pass
             await agent.conn.close()
         assert killed and len(acked) == 300
@@ -236,5 +251,4 @@ async def test_killing_and_restarting_redis_loses_no_acknowledged_order(tmp_path
         stored = {order.order for order in await store.load_orders(0.0, "s1")}
         await store.close()
         assert acked <= stored
-    finally:
-        assert node.stop() == 0
+    assert node.stop() == 0
