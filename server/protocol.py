@@ -29,7 +29,6 @@ class Session(Protocol):
     agent: str
     shop: str
 
-VERSION = 1
 QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
 
 _JSON_TYPE_NAMES = {
@@ -129,8 +128,6 @@ SERVER_MESSAGES = (
     "pong",
     "error",
 )
-
-TIMER_LEVELS = ("warn", "due", "overdue", "follow_up", "cleared")
 
 CLOSE_CODES = {
     1001: "server going away",

@@ -225,10 +225,6 @@ class Registry:
             if channel_shop == shop and channel.sessions:
                 yield agent
 
-    def is_online(self, shop: str, agent: str) -> bool:
-        channel = self.channels.get((shop, agent))
-        return bool(channel and channel.sessions)
-
     def sessions(self) -> Iterator[Peer]:
         for channel in self.channels.values():
             yield from channel.sessions

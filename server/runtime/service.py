@@ -1,4 +1,8 @@
-"""What the server does with each client message: decode → core → carry out the effects.
+"""The Service: lifecycle, the dispatcher (one handler per client message type) and the fan-out
+of core effects. Each handler is decode → core → render → send; the parts it hands work to are
+:mod:`~server.runtime.assist` (suggestions, checks), :mod:`~server.runtime.delivery` (orders and
+nudges, durable first), :mod:`~server.runtime.writebehind` (clock state),
+:mod:`~server.runtime.audit` and the read-only :mod:`~server.runtime.shopview`.
 
 Handlers get an authenticated :class:`Peer` and a validated message dict. Everything they
 read or write is keyed by the session's shop, which comes from the token and never from the
