@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from server.core.penalties.ledger import Event, Idle, Ledger, Missed, Verdict, Wait, next_text
+from server.core.penalties.ledger import (
+    Event,
+    Idle,
+    Ledger,
+    Missed,
+    Verdict,
+    Wait,
+    next_text,
+    rule_label,
+)
 from server.core.penalties.rules import DEFAULT_RULES, PenaltyRules, parse_penalties
 
 __all__ = [
@@ -16,4 +25,5 @@ __all__ = [
     "Wait",
     "next_text",
     "parse_penalties",
+    "rule_label",
 ]

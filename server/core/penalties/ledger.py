@@ -247,3 +247,24 @@ def next_text(yuan: int, points: int, nxt: dict[str, Any] | None) -> str:
             f"；再有 {nxt['remaining']} 次超过 {duration_text(nxt['over_s'])}将罚 ¥{nxt['yuan']}"
         )
     return text
+
+
+_EVENT_LABELS = {
+    "order_confirm_missed": "下单后未按时核对订单",
+    "refund_missed": "未按时处理退款",
+    "terse": "少于 5 个字或只回语气词",
+    "rude": "顶撞、辱骂或嘲讽买家",
+}
+
+
+def rule_label(name: str, rules: PenaltyRules) -> str | None:
+    """The Chinese name of one of the shop's rules; None for a checker rule id (points)."""
+    if name == "idle":
+        return f"空挂 {duration_text(rules.idle.at_least_s)}以上"
+    for wait_name, rule in rules.waits():
+        if wait_name == name:
+            label = f"超过 {duration_text(rule.over_s)}回复"
+            if rule.more_than is not None:
+                label += f"（一个月超过 {rule.more_than} 次罚一次）"
+            return label
+    return _EVENT_LABELS.get(name)
