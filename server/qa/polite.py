@@ -13,15 +13,22 @@ import re
 _COURTESY = re.compile(r"您|你好|亲|欢迎|请|谢谢|感谢|很高兴|抱歉|不好意思|在的|在呢|歡迎|請|謝謝")
 # Saying no to the buyer (seed 001 avoids 不能/不行 and says 无法 … 非常抱歉 instead).
 _REFUSAL = re.compile(
-    r"不能|不行|不可以|没办法|沒辦法|无法|無法|做不到|不支持|不了|不退|不换|不包邮"
+    r"不能|不行|不可以|没办法|沒辦法|无法|無法|做不到|不支持|不了|不退|不换|不包邮|很难做到|不议价"
 )
 # Cushioning a refusal: any of these before the refusal.
 _APOLOGY = re.compile(r"抱歉|不好意思|对不起|對不起|见谅|見諒|遗憾")
 # Negations that are not refusals: 不了解 asks, 少不了 reassures, 没问题 agrees.
-_NOT_REFUSAL = re.compile(r"不了解|少不了|免不了|错不了|跑不了|忘不了|受不了")
+_NOT_REFUSAL = re.compile(
+    r"能不能|可不可以|行不行|不了解|少不了|免不了|错不了|跑不了|忘不了|受不了"
+)
 
 OPENING, REFUSAL = "opening", "refusal"
 NOTE_LABELS = {OPENING: "开场没有敬语", REFUSAL: "拒绝时没有先致歉"}
+
+
+def refuses(text: str) -> bool:
+    """The line says no to the buyer (the cue words above)."""
+    return _REFUSAL.search(_NOT_REFUSAL.sub("", text)) is not None
 
 
 def notes(text: str, first_reply: bool) -> list[str]:
