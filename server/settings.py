@@ -410,7 +410,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     config_file = env.get("KEFU_CONFIG", "")
     document = _read_yaml(config_file) if config_file else {}
-    unknown = set(document) - {s.key for s in SETTINGS} - {"timers", "nudges", "penalties", "deadlines"}
+    sections = {"timers", "nudges", "penalties", "deadlines"}
+    unknown = set(document) - {s.key for s in SETTINGS} - sections
     if unknown:
         raise SettingsError(f"{config_file}: unknown setting: {sorted(unknown)[0]!r}")
     values: dict[str, Any] = {}

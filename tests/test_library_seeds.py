@@ -30,8 +30,8 @@ def test_tmall_phrases_never_change_an_ordered_price():
 
 
 def test_hong_kong_macau_taiwan_ship_sf_collect():
-    # Seed 000 rule 9: 港澳臺訂單隻發順豐到付，告知客戶無理由拒收退貨需扣除郵費，收到拒收商品再退款。
-    # 客戶要求補差價，告知相應金額，再發順豐寄付。
+    # Seed 000 rule 9: 港澳臺訂單隻發順豐到付，告知客戶無理由拒收退貨需扣除郵費，
+    # 收到拒收商品再退款。客戶要求補差價，告知相應金額，再發順豐寄付。
     (phrase,) = [p for p in LIBRARY if "港澳台" in p.keywords]
     assert phrase.category == "logistics"
     for said in ("只发顺丰到付", "拒收", "扣除", "差价", "寄付"):
