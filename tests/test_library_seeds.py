@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from server.core.phrases import PLACEHOLDERS, load_library
+from server.core.shopfacts import FACTS, facts_for, parse_shop_facts
+from server.errors import SettingsError
 from server.qa.polite import notes, refuses
 
 LIBRARY = load_library(Path(__file__).parents[1] / "phrases").phrases
@@ -98,3 +102,29 @@ def test_shop_facts_are_placeholders_not_promises():
         assert [p.id for p in LIBRARY if pattern.search(p.text)] == [], fact
         assert f"{{{fact}}}" in BY_ID[_FACT_PHRASES[fact]].text, fact
     assert "cutoff" in PLACEHOLDERS
+
+
+def test_shop_facts_are_parsed_per_shop_over_the_defaults():
+    facts = parse_shop_facts(
+        {"default": {"cutoff": "下午4点", "ship_within": "48小时"}, "s1": {"cutoff": " 下午5点 "}}
+    )
+    assert facts_for(facts, "s1") == {"cutoff": "下午5点", "ship_within": "48小时"}
+    assert facts_for(facts, "s2") == {"cutoff": "下午4点", "ship_within": "48小时"}
+    assert parse_shop_facts(None) == {}
+    assert set(FACTS) <= set(PLACEHOLDERS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([], "shop_facts: expected a mapping, got []"),
+        ({"s1": "x"}, "shop_facts.s1: expected a mapping, got 'x'"),
+        ({"s1": {"colour": "红"}}, "shop_facts.s1: unknown fact: 'colour'"),
+        ({"s1": {"cutoff": ""}}, "shop_facts.s1.cutoff: expected text, got ''"),
+        ({"s1": {"cutoff": 16}}, "shop_facts.s1.cutoff: expected text, got 16"),
+    ],
+)
+def test_bad_shop_facts_name_the_key(raw, message):
+    with pytest.raises(SettingsError) as caught:
+        parse_shop_facts(raw)
+    assert str(caught.value) == message
