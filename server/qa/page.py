@@ -36,6 +36,7 @@ details{margin:6px 0}summary{cursor:pointer}
 .example{font-size:13px;margin:4px 0 4px 16px}.where{color:#6b7280;margin-right:8px}
 .text{background:#fef3c7;padding:1px 4px;border-radius:3px}
 .bad th,.bad td{text-align:left}
+#penalties-table td{white-space:normal;vertical-align:top}
 """
 
 _KPI_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -153,7 +154,7 @@ def _penalties(report: Report) -> str:
     rows = []
     for month in report.penalties:
         for row in month["agents"]:
-            items = "；".join(escape(report.penalty_item(i)) for i in row["items"])
+            items = "<br>".join(escape(report.penalty_item(i)) for i in row["items"])
             rows.append(
                 f"<tr><td>{month['month']}</td><td>{escape(row['agent'])}</td>"
                 f"<td>¥{row['yuan']}</td><td>{row['points']}</td><td>{items}</td>"
