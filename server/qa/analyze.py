@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping
 from operator import attrgetter
 
 from server.core.checker import CheckContext, RuleSet, Violation
-from server.core.deadlines import Deadlines, Outcome, asks_refund, parse_deadlines, promises_wait
+from server.core.deadlines import parse_deadlines
 from server.core.kpi import KpiDay
 from server.core.mask import mask
-from server.core.penalties import DEFAULT_RULES, Ledger, Missed, PenaltyRules, Verdict, Wait
-from server.core.tracker import Conversation, Tracker
+from server.core.penalties import DEFAULT_RULES, PenaltyRules, ShopBook
+from server.core.tracker import Tracker
 from server.qa import polite
 from server.qa.lines import ChatLine, Malformed
 from server.qa.report import MAX_EXAMPLES, AgentStats, Example, Report
@@ -66,26 +66,23 @@ def analyze(
 
     conversations = tracker.conversations
     days = tracker.days
-    ledger = Ledger(penalties, timezone)
-    clocks = Deadlines(parse_deadlines(None) if deadlines is None else deadlines)
+    due = parse_deadlines(None) if deadlines is None else deadlines
+    book = ShopBook(penalties, due, timezone, idle_after_s=math.inf)  # an export has no presence
     replied: set[str] = set()  # conversations with a human reply so far
 
-    def missed(outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:  # fined to whoever holds the conversation when it is missed
-            holder = conversations[(SHOP, outcome.clock.key)].agent
-            ledger.record(Missed(holder, outcome.at, outcome.clock.kind))
+    def holder(kind: str, key: str) -> str:  # a missed deadline is fined to the holder then
+        return conversations[(SHOP, key)].agent
 
     for line in chat:
         before = math.nextafter(line.ts, -math.inf)
         tracker.advance(before)
-        missed(clocks.advance(before))
+        book.advance(before, holder)
         conv = conversations.get((SHOP, line.conversation))
         buyer = line.buyer or line.conversation
         if line.sender == "buyer":
             agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)
             tracker.buyer_message(SHOP, line.conversation, buyer, platform, agent, line.ts)
-            if asks_refund(line.text):
-                clocks.start("refund", line.conversation, agent, line.ts)
+            book.buyer_line(line.conversation, agent, line.text, line.ts)
             continue
         agent = line.agent or UNKNOWN_AGENT
         started = conv.round_started_at if conv is not None else None
@@ -95,23 +92,27 @@ def analyze(
         if line.auto:
             continue
         agent_stats = of(agent)
-        if started is not None:
-            ledger.record(Wait(agent, started, max(0.0, line.ts - started)))
-            if days.in_window(platform, started):
-                agent_stats.response_times.append(max(0.0, line.ts - started))
-        for kind in ("wait_promise", "refund"):  # any human reply is the answer
-            clocks.done(kind, line.conversation, line.ts)
-        if promises_wait(line.text):
-            clocks.start("wait_promise", line.conversation, agent, line.ts)
+        if started is not None and days.in_window(platform, started):
+            agent_stats.response_times.append(max(0.0, line.ts - started))
         violations = _check(agent_stats, line, rules, context)
-        rule_pairs = tuple((v.rule, v.category) for v in violations)
-        ledger.record(Verdict(agent, line.ts, platform, rule_pairs))
+        book.agent_line(
+            line.conversation,
+            agent,
+            line.text,
+            line.ts,
+            platform=platform,
+            round_started_at=started,
+            violations=tuple((v.rule, v.category) for v in violations),
+        )
         _note(agent_stats, line, line.conversation not in replied)
         replied.add(line.conversation)
     if chat:
-        tracker.advance(chat[-1].ts)
-        missed(clocks.advance(chat[-1].ts))
-        _unanswered(ledger, conversations.values(), chat[-1].ts)
+        end = chat[-1].ts
+        tracker.advance(end)
+        book.advance(end, holder)
+        for conv in conversations.values():  # still waiting at the end: waited until then
+            if conv.round_started_at is not None:
+                book.unanswered(conv.agent, conv.round_started_at, end)
 
     for kpi in tracker.kpis.values():
         of(kpi.agent).add_kpi(kpi)
@@ -128,16 +129,9 @@ def analyze(
         last_ts=chat[-1].ts if chat else None,
         agents=[stats[name] for name in sorted(stats) if not stats[name].empty],
         malformed=malformed,
-        penalties=[ledger.report(month) for month in ledger.months()],
+        penalties=[book.ledger.report(month) for month in book.ledger.months()],
         penalty_rules=penalties,
     )
-
-
-def _unanswered(ledger: Ledger, conversations: Iterable[Conversation], end: float) -> None:
-    """A round still open at the export's end: the buyer waited (so far) and got no answer."""
-    for conv in conversations:
-        if conv.round_started_at is not None:
-            ledger.record(Wait(conv.agent, conv.round_started_at, end - conv.round_started_at))
 
 
 def _note(stats: AgentStats, line: ChatLine, first_reply: bool) -> None:

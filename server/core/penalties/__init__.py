@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.core.penalties.book import ShopBook
 from server.core.penalties.ledger import (
     Event,
     Idle,
@@ -21,6 +22,7 @@ __all__ = [
     "Ledger",
     "Missed",
     "PenaltyRules",
+    "ShopBook",
     "Verdict",
     "Wait",
     "next_text",
