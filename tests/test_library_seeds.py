@@ -9,10 +9,13 @@ import pytest
 
 from server.core.phrases import PLACEHOLDERS, load_library
 from server.core.shopfacts import FACTS, facts_for, parse_shop_facts
+from server.core.suggest import SuggestContext, Suggester
 from server.errors import SettingsError
 from server.qa.polite import notes, refuses
 
-LIBRARY = load_library(Path(__file__).parents[1] / "phrases").phrases
+SHIPPED = load_library(Path(__file__).parents[1] / "phrases")
+LIBRARY = SHIPPED.phrases
+SUGGESTER = Suggester(SHIPPED)
 BY_ID = {phrase.id: phrase for phrase in LIBRARY}
 
 _PRICE_CHANGE = re.compile(r"(?:修改|改)(?:好|一下|了)?(?:价格|价)|改价")
@@ -30,7 +33,12 @@ def test_tmall_phrases_never_change_an_ordered_price():
     assert "tmall" in BY_ID["payment.shipping_fee_changed"].platforms
     # A Tmall buyer asking for a price change gets an answer: postage only, or a coupon.
     (answer,) = [p for p in LIBRARY if p.platforms == {"tmall"} and "改价" in p.keywords]
-    assert answer.text.startswith("非常抱歉") and "运费" in answer.text and "优惠券" in answer.text
+    assert (
+        answer.text.startswith("非常抱歉") and "运费" in answer.text and "店铺优惠" in answer.text
+    )
+    asked = "拍好了，帮我改一下价格"
+    for platform, first in (("tmall", answer.id), ("taobao", "payment.price_changed")):
+        assert SUGGESTER.suggest(asked, SuggestContext(platform=platform))[0].phrase == first
 
 
 def test_hong_kong_macau_taiwan_ship_sf_collect():
