@@ -71,7 +71,8 @@ class ShopBook:
             self.clocks.done("order_confirm", conversation, ts)
         if promises_wait(text):
             self.clocks.start("wait_promise", conversation, agent, ts)
-        self.ledger.record(Verdict(agent, ts, platform, violations, outcome))
+        if violations:
+            self.ledger.record(Verdict(agent, ts, platform, violations, outcome))
 
     def unanswered(self, agent: str, round_started_at: float, ts: float) -> None:
         """A round given up unanswered at ``ts`` (expired live; open at an export's end)."""
@@ -108,6 +109,9 @@ class ShopBook:
         self, now: float, holder: Holder | None = None
     ) -> tuple[list[Outcome], list[IdleAlert]]:
         """Deadlines due before ``now`` are missed (and fined); idle alerts due by ``now``."""
+        # Called before every line of an export: return at once when nothing can be due.
+        if not self.clocks.open and not self.idle.agents:
+            return [], []
         missed = self.clocks.advance(now)
         for outcome in missed:
             clock = outcome.clock

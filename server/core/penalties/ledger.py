@@ -83,6 +83,12 @@ class Ledger:
     def __init__(self, rules: PenaltyRules, timezone: str) -> None:
         self.rules = rules
         self.zone = ZoneInfo(timezone)
+        # The wait rules in force, shortest limit first; a wait earns the rules it is over, and
+        # of a tier's steps only the highest (a reply is checked on every answer: keep it cheap).
+        self._waits = sorted(
+            ((name, rule) for name, rule in rules.waits() if rule.yuan > 0),
+            key=lambda pair: pair[1].over_s,
+        )
         self._items: dict[tuple[str, str], dict[str, Item]] = defaultdict(dict)
 
     def month_of(self, ts: float) -> str:
@@ -104,15 +110,10 @@ class Ledger:
             self._fine(event.agent, event.at, "idle", self.rules.idle)
 
     def _wait(self, wait: Wait) -> None:
-        late = [
-            (name, rule)
-            for name, rule in self.rules.waits()
-            if rule.yuan > 0 and wait.wait_s > rule.over_s
-        ]
-        top: dict[str, float] = {}
-        for _, rule in late:
-            if rule.tier:
-                top[rule.tier] = max(top.get(rule.tier, 0.0), rule.over_s)
+        if not self._waits or wait.wait_s <= self._waits[0][1].over_s:
+            return
+        late = [(name, rule) for name, rule in self._waits if wait.wait_s > rule.over_s]
+        top = {rule.tier: rule.over_s for _, rule in late if rule.tier}  # sorted: the last wins
         for name, rule in late:
             if rule.tier and rule.over_s < top[rule.tier]:
                 continue  # a higher step of the same fine applies instead

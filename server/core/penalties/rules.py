@@ -101,7 +101,6 @@ DEFAULT_POINTS: dict[str, int] = {
 }
 
 DEFAULT_RULES = PenaltyRules()
-EVENT_RULES = ("idle", "order_confirm_missed", "refund_missed", "terse", "rude")
 CATEGORY_RULES = ("terse", "rude")  # checker categories fined per sent line
 DEADLINE_RULES = {"order_confirm": "order_confirm_missed", "refund": "refund_missed"}
 
