@@ -36,6 +36,8 @@ def notes(text: str, first_reply: bool) -> list[str]:
     found = []
     if first_reply and not _COURTESY.search(text):
         found.append(OPENING)
+    if _REFUSAL.search(text) is None:  # most lines: one search
+        return found
     plain = _NOT_REFUSAL.sub("", text)
     refusal = _REFUSAL.search(plain)
     if refusal and not _APOLOGY.search(plain, 0, refusal.start()):
