@@ -165,6 +165,8 @@ def _qa(args: argparse.Namespace) -> int:
         timezone=args.timezone or config.timezone,
         target_rate=config.target_rate,
         columns=parse_csv_map(args.csv_map),
+        penalties=config.penalties,
+        deadlines=config.deadlines,
     )
     if args.html:
         Path(args.html).write_text(render_html(report), encoding="utf-8")

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from server.core.deadlines import parse_deadlines
+from server.core.penalties.rules import DEFAULT_RULES, PenaltyRules, parse_penalties
 from server.errors import SettingsError
 
 PLATFORMS = ("taobao", "tmall", "jd", "pdd")
@@ -388,6 +390,8 @@ class Config:
     cod_shops: tuple[str, ...] = ()
     timers: Mapping[str, Timers] = field(default_factory=lambda: dict(DEFAULT_TIMERS))
     nudges: Mapping[str, Any] = field(default_factory=dict)
+    penalties: PenaltyRules = DEFAULT_RULES
+    deadlines: Mapping[str, float] = field(default_factory=lambda: parse_deadlines(None))
     adapters: str = "extension/adapters"
 
     @property
@@ -405,7 +409,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     config_file = env.get("KEFU_CONFIG", "")
     document = _read_yaml(config_file) if config_file else {}
-    unknown = set(document) - {s.key for s in SETTINGS} - {"timers", "nudges"}
+    sections = {"timers", "nudges", "penalties", "deadlines"}
+    unknown = set(document) - {s.key for s in SETTINGS} - sections
     if unknown:
         raise SettingsError(f"{config_file}: unknown setting: {sorted(unknown)[0]!r}")
     values: dict[str, Any] = {}
@@ -426,6 +431,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     if not isinstance(nudges, dict):
         raise SettingsError(f"nudges: expected a mapping, got {nudges!r}")
     values["nudges"] = nudges
+    values["penalties"] = parse_penalties(document.get("penalties"))
+    values["deadlines"] = parse_deadlines(document.get("deadlines"))
     return Config(**values)
 
 

@@ -46,6 +46,13 @@ _PLACEHOLDER_TABLE: Mapping[str, tuple[str, str]] = {
     "tracking": ("运单号", "tracking number"),
     "days": ("天数", "a number of days (shipping or return window)"),
     "deadline": ("截止时间", "when an unpaid order closes"),
+    # Shop facts: the shop's own settings (server.core.shopfacts), never a promise in the library.
+    "ship_within": ("发货时限", "how soon after payment the shop ships, e.g. 48小时"),
+    "cutoff": ("截单时间", "the same-day shipping cut-off, e.g. 下午4点"),
+    "free_shipping": ("包邮范围", "where the item ships free, e.g. 除新疆、西藏外全国包邮"),
+    "washing": ("洗涤方式", "how to wash the item"),
+    "warranty": ("保修政策", "the warranty: who repairs, for how long"),
+    "authenticity": ("正品保障", "how the shop backs authenticity (authorisation, inspection)"),
 }
 PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
     {name: f"{label}: {meaning}" for name, (label, meaning) in _PLACEHOLDER_TABLE.items()}

@@ -13,6 +13,7 @@ from itertools import chain
 from pathlib import Path
 
 from server.core.checker import RuleSet
+from server.core.penalties import DEFAULT_RULES, PenaltyRules
 from server.qa.analyze import analyze
 from server.qa.lines import parse_csv_map, read_export, zone
 from server.qa.page import render_html
@@ -32,6 +33,8 @@ def run_qa(
     timezone: str,
     target_rate: float,
     columns: Mapping[str, str],
+    penalties: PenaltyRules = DEFAULT_RULES,
+    deadlines: Mapping[str, float] | None = None,
 ) -> Report:
     tz = zone(timezone)
     return analyze(
@@ -42,4 +45,6 @@ def run_qa(
         timezone=timezone,
         target_rate=target_rate,
         files=[str(path) for path in paths],
+        penalties=penalties,
+        deadlines=deadlines,
     )

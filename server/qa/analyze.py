@@ -18,10 +18,13 @@ import math
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
 
-from server.core.checker import CheckContext, RuleSet
+from server.core.checker import CheckContext, RuleSet, Violation
+from server.core.deadlines import parse_deadlines
 from server.core.kpi import KpiDay
 from server.core.mask import mask
+from server.core.penalties import DEFAULT_RULES, PenaltyRules, ShopBook
 from server.core.tracker import Tracker
+from server.qa import polite
 from server.qa.lines import ChatLine, Malformed
 from server.qa.report import MAX_EXAMPLES, AgentStats, Example, Report
 from server.settings import Timers
@@ -39,6 +42,8 @@ def analyze(
     timezone: str,
     target_rate: float,
     files: list[str],
+    penalties: PenaltyRules = DEFAULT_RULES,
+    deadlines: Mapping[str, float] | None = None,
 ) -> Report:
     chat: list[ChatLine] = []
     malformed: list[Malformed] = []
@@ -61,13 +66,23 @@ def analyze(
 
     conversations = tracker.conversations
     days = tracker.days
+    due = parse_deadlines(None) if deadlines is None else deadlines
+    book = ShopBook(penalties, due, timezone, idle_after_s=math.inf)  # an export has no presence
+    replied: set[str] = set()  # conversations with a human reply so far
+
+    def holder(kind: str, key: str) -> str:  # a missed deadline is fined to the holder then
+        return conversations[(SHOP, key)].agent
+
     for line in chat:
-        tracker.advance(math.nextafter(line.ts, -math.inf))
+        before = math.nextafter(line.ts, -math.inf)
+        tracker.advance(before)
+        book.advance(before, holder)
         conv = conversations.get((SHOP, line.conversation))
         buyer = line.buyer or line.conversation
         if line.sender == "buyer":
             agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)
             tracker.buyer_message(SHOP, line.conversation, buyer, platform, agent, line.ts)
+            book.buyer_line(line.conversation, agent, line.text, line.ts)
             continue
         agent = line.agent or UNKNOWN_AGENT
         started = conv.round_started_at if conv is not None else None
@@ -79,9 +94,25 @@ def analyze(
         agent_stats = of(agent)
         if started is not None and days.in_window(platform, started):
             agent_stats.response_times.append(max(0.0, line.ts - started))
-        _check(agent_stats, line, rules, context)
+        violations = _check(agent_stats, line, rules, context)
+        book.agent_line(
+            line.conversation,
+            agent,
+            line.text,
+            line.ts,
+            platform=platform,
+            round_started_at=started,
+            violations=tuple((v.rule, v.category) for v in violations),
+        )
+        _note(agent_stats, line, line.conversation not in replied)
+        replied.add(line.conversation)
     if chat:
-        tracker.advance(chat[-1].ts)
+        end = chat[-1].ts
+        tracker.advance(end)
+        book.advance(end, holder)
+        for conv in conversations.values():  # still waiting at the end: waited until then
+            if conv.round_started_at is not None:
+                book.unanswered(conv.agent, conv.round_started_at, end)
 
     for kpi in tracker.kpis.values():
         of(kpi.agent).add_kpi(kpi)
@@ -98,14 +129,30 @@ def analyze(
         last_ts=chat[-1].ts if chat else None,
         agents=[stats[name] for name in sorted(stats) if not stats[name].empty],
         malformed=malformed,
+        penalties=[book.ledger.report(month) for month in book.ledger.months()],
+        penalty_rules=penalties,
     )
 
 
-def _check(stats: AgentStats, line: ChatLine, rules: RuleSet, context: CheckContext) -> None:
+def _note(stats: AgentStats, line: ChatLine, first_reply: bool) -> None:
+    for note in polite.notes(line.text, first_reply):
+        stats.notes[note] += 1
+        examples = stats.note_examples.setdefault(note, [])
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(_example(line, ()))
+
+
+def _example(line: ChatLine, rule_ids: tuple[str, ...]) -> Example:
+    return Example(line.file, line.line, line.conversation, line.ts, mask(line.text), rule_ids)
+
+
+def _check(
+    stats: AgentStats, line: ChatLine, rules: RuleSet, context: CheckContext
+) -> list[Violation]:
     stats.checked += 1
     violations = rules.check(line.text, context)
     if not violations:
-        return
+        return violations
     stats.flagged += 1
     stats.blocked += any(v.severity == "block" for v in violations)
     for category in dict.fromkeys(v.category for v in violations):
@@ -113,7 +160,5 @@ def _check(stats: AgentStats, line: ChatLine, rules: RuleSet, context: CheckCont
         examples = stats.examples.setdefault(category, [])
         if len(examples) < MAX_EXAMPLES:
             rule_ids = tuple(dict.fromkeys(v.rule for v in violations if v.category == category))
-            masked = mask(line.text)
-            examples.append(
-                Example(line.file, line.line, line.conversation, line.ts, masked, rule_ids)
-            )
+            examples.append(_example(line, rule_ids))
+    return violations

@@ -11,6 +11,7 @@ from typing import Any
 
 from server.qa import formats, svg
 from server.qa.labels import CATEGORY_LABELS
+from server.qa.polite import NOTE_LABELS
 from server.qa.report import HISTOGRAM_BOUNDS, Report, histogram
 
 _CSS = """
@@ -35,6 +36,7 @@ details{margin:6px 0}summary{cursor:pointer}
 .example{font-size:13px;margin:4px 0 4px 16px}.where{color:#6b7280;margin-right:8px}
 .text{background:#fef3c7;padding:1px 4px;border-radius:3px}
 .bad th,.bad td{text-align:left}
+#penalties-table td{white-space:normal;vertical-align:top}
 """
 
 _KPI_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -145,6 +147,50 @@ def _violations(summaries: list[dict[str, Any]]) -> str:
     return "".join(parts) or "<p>未发现违规用语。</p>"
 
 
+def _penalties(report: Report) -> str:
+    if not report.penalties:
+        return "<p>本次导出没有罚款或扣分。</p>"
+    head = "<tr><th>月份</th><th>客服</th><th>罚款</th><th>扣分</th><th>明细</th><th>提醒</th></tr>"
+    rows = []
+    for month in report.penalties:
+        for row in month["agents"]:
+            items = "<br>".join(escape(report.penalty_item(i)) for i in row["items"])
+            rows.append(
+                f"<tr><td>{month['month']}</td><td>{escape(row['agent'])}</td>"
+                f"<td>¥{row['yuan']}</td><td>{row['points']}</td><td>{items}</td>"
+                f"<td>{escape(row['text'])}</td></tr>"
+            )
+        shop = month["shop"]
+        rows.append(
+            f"<tr class=total><td>{month['month']}</td><td>全店</td><td>¥{shop['yuan']}</td>"
+            f"<td>{shop['points']}</td><td></td><td>{escape(shop['text'])}</td></tr>"
+        )
+    return (
+        f'<table id="penalties-table" class="bad"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _notes(summaries: list[dict[str, Any]]) -> str:
+    parts = []
+    for summary in summaries:
+        if not summary["notes"]:
+            continue
+        counts = "，".join(f"{NOTE_LABELS[n]} {count}" for n, count in summary["notes"].items())
+        examples = "".join(
+            f'<div class="example"><span class="where">{escape(e["file"])}:{e["line"]} · '
+            f"会话 {escape(e['conversation'])} · {NOTE_LABELS[note]}</span>"
+            f'<span class="text">{escape(e["text"])}</span></div>'
+            for note, listed in summary["note_examples"].items()
+            for e in listed
+        )
+        parts.append(
+            f"<details><summary><b>{escape(summary['agent'])}</b>：{counts}</summary>"
+            f"{examples}</details>"
+        )
+    return "".join(parts) or "<p>开场和拒绝用语都有敬语。</p>"
+
+
 def _malformed(report: Report) -> str:
     if not report.malformed:
         return "<p>没有格式错误的行。</p>"
@@ -167,6 +213,7 @@ def render_html(report: Report) -> str:
         (formats.seconds(total["avg_response_s"]), "平均响应"),
         (str(total["overdue"]), "超时轮次"),
         (str(total["flagged"]), "违规行"),
+        (f"¥{total['penalties']['yuan']}", "罚款"),
         (str(document["malformed"]["count"]), "格式错误行"),
     ]
     files = "，".join(escape(f) for f in report.files)
@@ -181,6 +228,8 @@ def render_html(report: Report) -> str:
         ("kpi", "客服响应指标", _kpi_table(summaries, total)),
         ("charts", "图表", f'<div class="charts">{_charts(report, summaries, total)}</div>'),
         ("violations", "违规用语（个人信息已打码）", _violations(summaries)),
+        ("penalties", "罚款与扣分（按月，店铺规则）", _penalties(report)),
+        ("notes", "礼貌用语辅导（提醒，不罚款）", _notes(summaries)),
         ("malformed", f"格式错误的行（{document['malformed']['count']}）", _malformed(report)),
     ]
     body = "".join(

@@ -18,7 +18,10 @@ from zoneinfo import ZoneInfo
 
 from server.core.checker import CATEGORIES
 from server.core.kpi import KpiDay
+from server.core.penalties import DEFAULT_RULES, PenaltyRules, rule_label
+from server.qa.labels import CATEGORY_LABELS
 from server.qa.lines import Malformed
+from server.qa.polite import NOTE_LABELS
 from server.settings import Timers
 
 # Upper bounds (inclusive, seconds) of the response-time histogram; the last bucket is open.
@@ -50,6 +53,8 @@ class AgentStats:
     blocked: int = 0  # ... of which broke a rule of severity block
     violations: Counter[str] = field(default_factory=Counter)  # category -> flagged lines
     examples: dict[str, list[Example]] = field(default_factory=dict)
+    notes: Counter[str] = field(default_factory=Counter)  # polite-form note -> lines
+    note_examples: dict[str, list[Example]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -74,6 +79,7 @@ class AgentStats:
         self.flagged += other.flagged
         self.blocked += other.blocked
         self.violations.update(other.violations)
+        self.notes.update(other.notes)
 
     def summary(self, target_rate: float) -> dict[str, Any]:
         kpi = self.kpi.report(target_rate)
@@ -99,6 +105,12 @@ class AgentStats:
                 c: [{**dataclasses.asdict(e), "rules": list(e.rules)} for e in self.examples[c]]
                 for c in CATEGORIES
                 if c in self.examples
+            },
+            "notes": {n: self.notes[n] for n in NOTE_LABELS if self.notes[n]},
+            "note_examples": {
+                n: [dataclasses.asdict(e) for e in self.note_examples[n]]
+                for n in NOTE_LABELS
+                if n in self.note_examples
             },
         }
 
@@ -136,6 +148,26 @@ class Report:
     last_ts: float | None
     agents: list[AgentStats]  # by name
     malformed: list[Malformed]
+    # The ledger's month reports (server.core.penalties), as GET /api/penalties returns them.
+    penalties: list[dict[str, Any]] = field(default_factory=list)
+    penalty_rules: PenaltyRules = DEFAULT_RULES
+
+    def penalty_label(self, rule: str) -> str:
+        """A ledger item's Chinese name: the shop's rule, or a checker rule's category (points)."""
+        label = rule_label(rule, self.penalty_rules)
+        if label is not None:
+            return label
+        category = rule.split(".")[0]
+        return f"{CATEGORY_LABELS.get(category, category)}（{rule}）"
+
+    def penalty_item(self, item: dict[str, Any]) -> str:
+        """One ledger item as a line: 超过 30 分钟回复 ×1 ¥100, 站外引流（offsite.qq） ×1 6分."""
+        text = f"{self.penalty_label(item['rule'])} ×{item['count']}"
+        if item["yuan"]:
+            text += f" ¥{item['yuan']}"
+        if item["points"]:
+            text += f" {item['points']}分"
+        return text
 
     @property
     def total(self) -> AgentStats:
@@ -148,6 +180,29 @@ class Report:
         if ts is None:
             return None
         return datetime.fromtimestamp(ts, ZoneInfo(self.timezone)).isoformat(timespec="seconds")
+
+    def agent_penalties(self, agent: str) -> dict[str, Any]:
+        """The agent's fines: ``{"yuan", "points", "months": [...]}``, one entry per month with
+        ``{"month", "yuan", "points", "items", "next", "text"}`` as the ledger reports it."""
+        months = [
+            {"month": report["month"], **{k: v for k, v in row.items() if k != "agent"}}
+            for report in self.penalties
+            for row in report["agents"]
+            if row["agent"] == agent
+        ]
+        return {
+            "yuan": sum(m["yuan"] for m in months),
+            "points": sum(m["points"] for m in months),
+            "months": months,
+        }
+
+    def shop_penalties(self) -> dict[str, Any]:
+        months = [{"month": report["month"], **report["shop"]} for report in self.penalties]
+        return {
+            "yuan": sum(m["yuan"] for m in months),
+            "points": sum(m["points"] for m in months),
+            "months": months,
+        }
 
     def to_json(self) -> dict[str, Any]:
         total = self.total
@@ -164,8 +219,12 @@ class Report:
             "conversations": self.conversations,
             "from": self.local_time(self.first_ts),
             "to": self.local_time(self.last_ts),
-            "agents": [stats.summary(self.target_rate) for stats in self.agents],
-            "total": total.summary(self.target_rate),
+            "agents": [
+                {**stats.summary(self.target_rate), "penalties": self.agent_penalties(stats.agent)}
+                for stats in self.agents
+            ],
+            "total": {**total.summary(self.target_rate), "penalties": self.shop_penalties()},
+            "penalties": self.penalties,
             "histogram": [
                 {"le": bound, "count": count} for bound, count in histogram(total.response_times)
             ],

@@ -7,6 +7,7 @@ from typing import Any
 
 from server.qa import formats
 from server.qa.labels import CATEGORY_LABELS
+from server.qa.polite import NOTE_LABELS
 from server.qa.report import Report
 
 MALFORMED_SHOWN = 20  # the JSON and HTML reports list every malformed line
@@ -75,6 +76,19 @@ def render_text(report: Report) -> str:
             for example in examples:
                 where = f"{example['file']}:{example['line']}"
                 out.append(f"    [{CATEGORY_LABELS[category]}] {where} {example['text']}")
+
+    for month in report.penalties:
+        out += ["", f"罚款与扣分 {month['month']}：{month['shop']['text']}"]
+        for row in month["agents"]:
+            out.append(f"  {row['agent']}：{row['text']}")
+            out += [f"    {report.penalty_item(i)}" for i in row["items"]]
+
+    coached = [summary for summary in document["agents"] if summary["notes"]]
+    if coached:
+        out += ["", "礼貌用语辅导（提醒，不罚款）："]
+    for summary in coached:
+        counts = "，".join(f"{NOTE_LABELS[n]} {count}" for n, count in summary["notes"].items())
+        out.append(f"  {summary['agent']}：{counts}")
 
     malformed = report.malformed
     if malformed:

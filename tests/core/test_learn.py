@@ -74,7 +74,11 @@ def test_a_reply_maps_to_its_phrase_when_close_enough(shipped: Suggester) -> Non
 def test_learned_examples_lift_the_phrase_this_shop_answers_with(shipped: Suggester) -> None:
     line = "能不能发顺丰"
     plain = [s.phrase for s in shipped.suggest(line)]
-    assert plain == ["logistics.sf_express", "logistics.ship_time", "after_sales.install_dispute"]
+    assert plain == [
+        "logistics.sf_express",
+        "logistics.hk_macau_taiwan",
+        "after_sales.install_dispute",
+    ]
     # this shop's agents answer it with the default couriers
     reply = "亲，我们默认发中通和圆通，您可以备注指定快递"
     book = learn([(line, reply), (line, "好的")], shipped)
