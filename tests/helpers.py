@@ -27,9 +27,15 @@ TOKENS = (
 )
 
 
+# The budgets guard a live server against a stalled checker or suggester; a test that is not about
+# them gets roomy ones, so that a loaded CI machine (PYTHONASYNCIODEBUG=1, two cores) does not turn
+# a slow first check into ``check_unavailable``. tests/runtime/test_budgets.py sets its own.
+ROOMY_BUDGETS = {"check_budget_ms": 2000.0, "suggest_budget_ms": 2000.0}
+
+
 def make_config(**overrides: Any) -> Config:
     base = load_config({"KEFU_DB": ":memory:", "KEFU_WS_PORT": "0", "KEFU_HTTP_PORT": "0"})
-    return dataclasses.replace(base, tokens=TOKENS, **overrides)
+    return dataclasses.replace(base, tokens=TOKENS, **{**ROOMY_BUDGETS, **overrides})
 
 
 @dataclasses.dataclass
