@@ -15,8 +15,9 @@ from pathlib import Path
 
 import orjson
 
+from server.core.platforms import PLATFORMS
 from server.errors import KefuError
-from server.settings import PLATFORMS, Config, load_config
+from server.settings import Config, load_config
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from server.core.platforms import PLATFORMS, Timers
 from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
-from server.settings import PLATFORMS, Config, Timers
+from server.settings import Config
 
 if TYPE_CHECKING:
     from server.core.checker import Violation
@@ -28,6 +29,7 @@ class Session(Protocol):
     platform: str
     agent: str
     shop: str
+
 
 QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
 

@@ -1,4 +1,4 @@
-"""The core stays pure: no sockets, no event loop, no database (design.md section 2.1)."""
+"""The core stays pure: no sockets, no event loop, no database (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def test_core_imports_no_io():
     assert offenders == {}
 
 
-def test_core_does_not_import_the_runtime_or_storage():
+def test_core_does_not_import_the_runtime_storage_or_settings():
+    # The settings read the environment and YAML for the runtime; the core is handed values.
     for path in CORE.rglob("*.py"):
         source = path.read_text()
-        assert "server.runtime" not in source and "server.storage" not in source, path
+        for layer in ("server.runtime", "server.storage", "server.settings"):
+            assert layer not in source, (path, layer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.core.nudges import NudgePolicy
 from server.errors import SettingsError
 from server.settings import DEFAULT_TIMERS, SETTINGS, Token, load_config
 
@@ -46,6 +47,14 @@ def test_yaml_file_sets_values_and_timers(tmp_path):
     assert load_config({"KEFU_CONFIG": str(path), "KEFU_WS_PORT": "9001"}).ws_port == 9001
 
 
+def test_nudge_policy_is_parsed_at_load_time_in_the_shops_time_zone(tmp_path):
+    path = tmp_path / "kefu.yaml"
+    path.write_text("nudges:\n  delays_s: [600]\n")
+    config = load_config({"KEFU_CONFIG": str(path), "KEFU_TIMEZONE": "Asia/Hong_Kong"})
+    assert (config.nudges.delays_s, config.nudges.timezone) == ((600,), "Asia/Hong_Kong")
+    assert load_config({}).nudges == NudgePolicy()
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
@@ -55,6 +64,11 @@ def test_yaml_file_sets_values_and_timers(tmp_path):
          "timers.jd.warn_s: expected a positive number of seconds, got -1"),
         ("timers:\n  jd: {warn_s: 50}\n",
          "timers.jd: expected warn_s <= due_s <= overdue_s, got 50 / 30 / 180"),
+        ("nudges: [900]\n", "nudges: expected a mapping, got [900]"),
+        ("nudges:\n  delays_s: [900, -5]\n",
+         "nudges.delays_s: expected a list of positive seconds, got [900, -5]"),
+        ("nudges:\n  wake_at: '08:00'\n",
+         "nudges.wake_at: falls inside quiet hours '23:00-09:00', got '08:00'"),
         ("a: [1\n", "{path}:2: invalid yaml: expected ',' or ']', but got '<stream end>'"),
     ],
 )  # fmt: skip

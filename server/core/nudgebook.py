@@ -388,7 +388,7 @@ class NudgeBook:
             "attempt": nudge.attempt,
             "due_at": nudge.due_at,
             "amount": order.amount,
-            "text": nudge_text(order, NudgeKind(nudge.kind), None),
+            "text": nudge_text(order, NudgeKind(nudge.kind)),
         }
 
     # --- internals --------------------------------------------------------------------------

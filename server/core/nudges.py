@@ -448,14 +448,13 @@ _TEXTS = {
 }
 
 
-def nudge_text(order: Order, kind: NudgeKind, agent: str | None) -> str:
-    """A polite 催付 line for the agent to send; ``agent`` is the display name to sign with.
+def nudge_text(order: Order, kind: NudgeKind) -> str:
+    """A polite 催付 line for the agent to send.
 
     The fallback wording until the phrase library's ``nudge`` category supplies one.
     """
-    greeting = f"亲，您好！我是客服{agent}。" if agent else "亲，您好！"
     amount = f"（订单金额 {order.amount} 元）" if order.amount else ""
-    return greeting + _TEXTS[kind].format(amount=amount)
+    return "亲，您好！" + _TEXTS[kind].format(amount=amount)
 
 
 # --- outcomes ---------------------------------------------------------------------------------

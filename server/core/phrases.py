@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -17,6 +17,7 @@ from types import MappingProxyType
 import orjson
 import yaml
 
+from server.core.platforms import PLATFORMS
 from server.errors import PhraseLibraryError
 
 CATEGORIES = (
@@ -31,7 +32,6 @@ CATEGORIES = (
     "review",
     "nudge",
 )
-PLATFORMS = frozenset({"taobao", "tmall", "jd", "pdd"})
 ORDER_STATES = frozenset({"unpaid", "paid", "shipped", "refunding"})
 
 # name -> (label shown when no value is known, what it stands for)
@@ -229,7 +229,7 @@ def _read_phrase(file: str, node: yaml.Node, problems: list[PhraseLibraryError])
         text=text,
         keywords=keywords,
         examples=examples,
-        platforms=platforms or PLATFORMS,
+        platforms=platforms or frozenset(PLATFORMS),
         order_states=order_states,
         file=file,
         line=line,
@@ -269,7 +269,7 @@ def _strings(node: yaml.Node | None, name: str, problem: _Problem) -> tuple[str,
 
 
 def _choices(
-    node: yaml.Node | None, name: str, allowed: frozenset[str], problem: _Problem
+    node: yaml.Node | None, name: str, allowed: Collection[str], problem: _Problem
 ) -> frozenset[str]:
     values = _strings(node, f"{name}s", problem)
     items = node.value if isinstance(node, yaml.SequenceNode) else []

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.core.kpi import KpiDay, LocalDays
+from server.core.platforms import Timers
 from server.errors import LimitExceeded
-from server.settings import Timers
 
 # Threshold kinds, in the order they are reached for equal offsets.
 WARN, DUE, TARGET, OVERDUE, FOLLOW_UP = "warn", "due", "target", "overdue", "follow_up"

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from server.core.checker import RuleSet
 from server.core.penalties import DEFAULT_RULES, PenaltyRules
+from server.core.platforms import Timers
 from server.qa.analyze import analyze
 from server.qa.lines import parse_csv_map, read_export, zone
 from server.qa.page import render_html
 from server.qa.report import Report
 from server.qa.text import render_text
-from server.settings import Timers
 
 __all__ = ["Report", "parse_csv_map", "render_html", "render_text", "run_qa"]
 

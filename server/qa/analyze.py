@@ -23,11 +23,11 @@ from server.core.deadlines import parse_deadlines
 from server.core.kpi import KpiDay
 from server.core.mask import mask
 from server.core.penalties import DEFAULT_RULES, PenaltyRules, ShopBook
+from server.core.platforms import Timers
 from server.core.tracker import Tracker
 from server.qa import polite
 from server.qa.lines import ChatLine, Malformed
 from server.qa.report import MAX_EXAMPLES, AgentStats, Example, Report
-from server.settings import Timers
 
 SHOP = "qa"  # an export is one shop's chats
 UNKNOWN_AGENT = "unknown"

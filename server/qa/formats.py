@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.settings import Timers
+from server.core.platforms import Timers
 
 
 def seconds(value: float | None) -> str:

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 from server.core.checker import CATEGORIES
 from server.core.kpi import KpiDay
 from server.core.penalties import DEFAULT_RULES, PenaltyRules, rule_label
+from server.core.platforms import Timers
 from server.qa.labels import CATEGORY_LABELS
 from server.qa.lines import Malformed
 from server.qa.polite import NOTE_LABELS
-from server.settings import Timers
 
 # Upper bounds (inclusive, seconds) of the response-time histogram; the last bucket is open.
 HISTOGRAM_BOUNDS = (10.0, 30.0, 60.0, 180.0, 300.0, 900.0)

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from server import __version__, protocol
+from server.core.platforms import PLATFORMS
 from server.errors import (
     BadField,
     BadSignature,
@@ -29,7 +30,7 @@ from server.protocol import check_result
 from server.runtime import signing
 from server.runtime.adapters import ADAPTERS
 from server.runtime.service import Service
-from server.settings import PLATFORMS, Token
+from server.settings import Token
 
 STATIC = Path(__file__).parent / "static"
 

@@ -22,7 +22,7 @@ from server.core.aftersales import Complaints
 from server.core.learn import load_books
 from server.core.linetime import history_hold, line_time
 from server.core.nudgebook import Nudge, NudgeBook
-from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus
+from server.core.nudges import OrderEvent, OrderStatus
 from server.core.overrides import Overrides
 from server.core.tracker import (
     Conversation,
@@ -78,7 +78,7 @@ class Service:
         )
         self.tracker = Tracker(config.timers, config.timezone, config.target_rate, limits)
         self.nudges = NudgeBook(
-            NudgePolicy.from_settings({"timezone": config.timezone, **config.nudges}),
+            config.nudges,
             config.order_idle_s,
             config.max_orders_per_shop,
         )

@@ -534,19 +534,19 @@ def test_choose_agent_picks_the_least_busy_other_online_agent() -> None:
 
 def test_nudge_texts() -> None:
     order = order_at(at(5, 10, 8, 50))
-    assert nudge_text(order, NudgeKind.REMINDER, "小美") == (
-        "亲，您好！我是客服小美。您拍下的宝贝还在等待付款（订单金额 99.00 元），"
+    assert nudge_text(order, NudgeKind.REMINDER) == (
+        "亲，您好！您拍下的宝贝还在等待付款（订单金额 99.00 元），"
         "方便的时候完成付款就可以啦，我们收到后会尽快为您安排发货。"
     )
-    assert nudge_text(replace(order, amount=None), NudgeKind.REMINDER, None) == (
+    assert nudge_text(replace(order, amount=None), NudgeKind.REMINDER) == (
         "亲，您好！您拍下的宝贝还在等待付款，方便的时候完成付款就可以啦，"
         "我们收到后会尽快为您安排发货。"
     )
-    assert nudge_text(order, NudgeKind.FOLLOW_UP, None) == (
+    assert nudge_text(order, NudgeKind.FOLLOW_UP) == (
         "亲，您好！您拍下的宝贝我们已经为您预留好了，付款后可以尽早为您打包发出，"
         "有任何疑问随时联系我。"
     )
-    assert nudge_text(order, NudgeKind.CLOSING, None) == (
+    assert nudge_text(order, NudgeKind.CLOSING) == (
         "亲，您好！您的订单付款期限快到了，到期后系统会自动取消。"
         "如果还需要这件宝贝，记得及时完成付款，有疑问随时联系我。"
     )
@@ -554,7 +554,7 @@ def test_nudge_texts() -> None:
 
 @pytest.mark.parametrize("kind", list(NudgeKind))
 def test_nudge_texts_never_push(kind: NudgeKind) -> None:
-    text = nudge_text(order_at(0.0), kind, None)
+    text = nudge_text(order_at(0.0), kind)
     assert len(text) >= 5
     for banned in ("买还是不买", "保证", "绝对", "肯定", "百分百", "最", "第一", "不"):
         assert banned not in text

@@ -75,7 +75,7 @@ def test_phrase_records_file_line_and_defaults() -> None:
     (phrase,) = library.phrases
     assert (phrase.file, phrase.line) == ("welcome.yaml", 2)
     assert phrase.keywords == ("你好", "在吗")
-    assert phrase.platforms == PLATFORMS
+    assert phrase.platforms == frozenset(PLATFORMS)
     assert phrase.order_states == frozenset()
 
 

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import aiohttp
 import orjson
 
+from server.core.nudges import NudgePolicy
 from tests.helpers import FakeClock, assert_error, client, make_config, running_server
 
 # 2026-11-16 04:00 UTC = 12:00 in Shanghai: far from the quiet hours.
 NOON = datetime(2026, 11, 16, 4, 0, tzinfo=UTC).timestamp()
-NUDGES = {"delays_s": [900], "final_before_close_s": 0, "close_after_s": 259200}
+NUDGES = NudgePolicy(delays_s=(900,), final_before_close_s=0, close_after_s=259200)
 ORDER = {"type": "order", "order": "3012345678", "buyer": "tom", "conversation": "c-tom",
          "amount": "199.00"}  # fmt: skip
 
@@ -188,7 +189,7 @@ async def test_an_old_created_never_reopens_a_paid_order_past_its_close_window(t
     async with running_server(config, clock) as server, client(server.ws_url) as alice:
         await alice.request({**ORDER, "id": "o1", "status": "created"})
         await alice.request({**ORDER, "id": "o2", "status": "paid"})
-    clock.jump(NUDGES["close_after_s"] + 3600)  # past the close window, and a restart
+    clock.jump(NUDGES.close_after_s + 3600)  # past the close window, and a restart
     async with running_server(config, clock) as server, client(server.ws_url) as alice:
         assert server.service.nudges.orders == {}  # not loaded: closed by now
         answer = await alice.request({**ORDER, "id": "o3", "status": "created"})

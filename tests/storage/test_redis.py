@@ -10,7 +10,7 @@ import pytest
 
 from server.core.kpi import KpiDay
 from server.core.nudgebook import Nudge
-from server.core.nudges import Order, OrderStatus
+from server.core.nudges import NudgePolicy, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import SettingsError, StoreError
 from server.runtime.app import STORE
@@ -230,7 +230,7 @@ def test_urls_are_shown_without_the_password(url, shown):
 async def test_the_server_keeps_an_acknowledged_order_in_redis_across_a_restart(redis_server):
     redis_server.command("FLUSHALL")
     clock = FakeClock(datetime(2026, 11, 16, 4, 0, tzinfo=UTC).timestamp())  # noon in Shanghai
-    nudges = {"delays_s": [900], "final_before_close_s": 0, "close_after_s": 259200}
+    nudges = NudgePolicy(delays_s=(900,), final_before_close_s=0, close_after_s=259200)
     config = make_config(redis_url=redis_server.url, nudges=nudges)
     created = {"type": "order", "id": "o1", "order": "3012345678", "buyer": "tom",
                "status": "created"}  # fmt: skip

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
+from server.core.platforms import PLATFORMS
 from server.errors import BadField
 
-PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "jd", "pdd")
 CATEGORIES: tuple[str, ...] = (
     "offsite",
     "privacy",
