@@ -1,8 +1,8 @@
 """``kefu`` (also ``python -m server``): serve, and the offline tools over the same core.
 
 ``check`` and ``suggest`` take a text argument, or read one text per line on stdin; with
-``--json`` they print one JSON object per input line, shaped like ``check_result`` and
-``suggestions`` plus ``text``.
+``--json`` they print one JSON object per input line: the ``check_result`` or ``suggestions``
+frame the server would send (``protocol.offline``), with the text it answers.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from server import protocol
     from server.core.checker import CheckContext, load_rules
-    from server.protocol import check_result
 
     rules = load_rules(Path(args.phrases) / "banned")
     context = CheckContext(
@@ -58,12 +58,11 @@ def _check(args: argparse.Namespace) -> int:
         violations = rules.check(text, context)
         blocked |= any(v.severity == "block" for v in violations)
         if args.json:
-            result = check_result(None, violations)
-            del result["ref"]
+            result = protocol.offline(protocol.check_result(None, violations), text)
             if args.explain:
                 trace = rules.explain(text, context)
                 result["explain"] = {"cues": trace.cues, "events": trace.events}
-            _print_json({**result, "text": text})
+            _print_json(result)
             continue
         mark = "✗" if any(v.severity == "block" for v in violations) else "!" if violations else "✓"
         print(f"{mark} {text}")
@@ -80,6 +79,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _suggest(args: argparse.Namespace) -> int:
+    from server import protocol
     from server.core.phrases import load_library
     from server.core.suggest import SuggestContext, Suggester
 
@@ -90,11 +90,8 @@ def _suggest(args: argparse.Namespace) -> int:
     for text in _texts(args):
         items = suggester.suggest(text, context, k=args.k)
         if args.json:
-            shown = [
-                {"phrase": s.phrase, "category": s.category, "text": s.text, "score": s.score}
-                for s in items
-            ]
-            _print_json({"type": "suggestions", "text": text, "items": shown})
+            frame = protocol.suggestions("", None, protocol.suggestion_items(items))
+            _print_json(protocol.offline(frame, text))
             continue
         print(text)
         for s in items:

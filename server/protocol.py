@@ -324,6 +324,13 @@ def suggestions(conversation: str, ref: Any, items: list[dict[str, Any]]) -> dic
     return {"type": "suggestions", "conversation": conversation, "ref": ref, "items": items}
 
 
+def offline(frame: dict[str, Any], text: str) -> dict[str, Any]:
+    """What ``kefu check/suggest --json`` prints for one text: the frame the server would send,
+    without the fields that tie it to a request or a conversation, with the text it answers."""
+    kept = {key: value for key, value in frame.items() if key not in ("ref", "conversation")}
+    return {**kept, "text": text}
+
+
 def check_result(ref: Any, violations: list[Violation]) -> dict[str, Any]:
     return {
         "type": "check_result",

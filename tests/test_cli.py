@@ -74,6 +74,11 @@ def test_suggest_json():
     (line,) = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert line["type"] == "suggestions" and line["text"] == "能开发票吗"
     assert line["items"][0]["category"] == "invoice" and len(line["items"]) == 3
+    # The items the server sends (protocol.suggestion_items), scores rounded the same way.
+    assert set(line) == {"type", "items", "text"}
+    assert [item["score"] for item in line["items"]] == [
+        round(item["score"], 3) for item in line["items"]
+    ]
 
 
 def test_lint_passes_on_the_shipped_library():
