@@ -1,10 +1,11 @@
 """The unpaid-order nudge policy: when to remind an agent to follow up an order nobody paid.
 
-Pure: every function takes ``now`` (float epoch seconds) and returns decisions or effects; the
-runtime stores orders and nudges, wakes up at due times and delivers ``nudge`` frames.
+Pure: every function takes ``now`` (float epoch seconds) and returns decisions or effects.
+:class:`server.core.nudgebook.NudgeBook` holds a process's orders and nudges and drives these
+functions; the runtime stores what it says, wakes it at due times and delivers ``nudge`` frames.
 The policy in plain words, with a worked example, is in ``docs/nudges.md``.
 
-Flow, as the runtime drives it:
+Flow, as the nudge book drives it:
 
 1. ``apply_event(order_or_None, event, now, policy)`` on every ``order`` event; carry out the
    effects (:class:`PlanNudges` → store and schedule, :class:`CancelNudges` → drop pending ones).
