@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from server.core.fold import fold
+
 # A buyer question is a sentence or two; a 5,000-character paste (a log, a product page) is cut
 # here, before any regular expression or jieba sees it, so suggestion time stays bounded.
 MAX_CHARS = 300
@@ -58,7 +60,7 @@ class Cleaned:
 
 def clean(message: str) -> Cleaned:
     """``message`` cut to :data:`MAX_CHARS` and stripped of what carries no need."""
-    text = unicodedata.normalize("NFKC", message[:MAX_CHARS]).lower()
+    text = fold(message[:MAX_CHARS])
     order = amount = ""
     for match in _CARD_FIELD.finditer(text):
         label, value = match.group(1), match.group(2)

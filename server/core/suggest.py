@@ -31,7 +31,7 @@ from server.core.phrases import (
     PhraseLibrary,
     placeholders_in,
 )
-from server.core.tokenize import get_tokenizer
+from server.core.tokenize import fix_typos, get_tokenizer
 from server.errors import BadField
 
 # BM25 parameters. Phrase "documents" are short and of similar length, so length normalisation
@@ -193,7 +193,7 @@ class Suggester:
     ) -> list[Suggestion]:
         """The ``k`` best phrases for ``message``, placeholders filled from ``context.fill``."""
         cleaned = clean(message)
-        text = self._tokenizer.normalize(cleaned.text)
+        text = fix_typos(cleaned.text)  # clean() has folded it already
         tokens = self._tokenizer.cut(text)
         relevance: dict[int, float] = {}
         get = relevance.get
@@ -266,7 +266,7 @@ class Suggester:
 
     def search_tokens(self, line: str) -> list[str]:
         """The tokens :meth:`suggest` reads from a buyer line (cleaned, normalised, cut)."""
-        return self._tokenizer.cut(self._tokenizer.normalize(clean(line).text))
+        return self._tokenizer.cut(fix_typos(clean(line).text))
 
     def nearest(self, reply: str) -> str | None:
         """The phrase an agent's ``reply`` was typed from, if one is close enough."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from server.core.fold import fold
 from server.core.intent import MAX_CHARS, SOCIAL, Cleaned, clean, detect
 from server.core.phrases import load_library
 from server.core.suggest import CLEAR_NEED, SuggestContext, Suggester
@@ -18,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def shipped() -> Suggester:
     return Suggester(load_library(ROOT / "phrases"))
+
+
+def test_one_fold_simplifies_widens_and_lowers_each_character() -> None:
+    assert fold("ＸＬ碼有貨嗎？Ｗｉｆｉ") == "xl码有货吗?wifi"
+    assert fold("發貨了嗎，退貨") == "发货了吗,退货"
+    assert fold("①号到") == "1号到"  # a compatibility form may become another character
+    assert fold("好评😊") == "好评😊"  # past the table: left for the cleaning to drop
+    assert fold("") == ""
 
 
 def test_order_card_is_taken_out_and_kept_as_context() -> None:
@@ -34,7 +43,7 @@ def test_masks_links_emoji_and_repeats_are_removed() -> None:
     assert clean("http://item.jd.com/100003822200.html 这个有货吗") == Cleaned("这个有货吗")
     assert clean("辛苦了[玫瑰]#E-s64#E-s64😖") == Cleaned("辛苦了")
     assert clean("退货怎么退，退货怎么退") == Cleaned("退货怎么退")
-    assert clean("ＸＬ碼有貨嗎") == Cleaned("xl碼有貨嗎")  # t2s is the tokenizer's job
+    assert clean("ＸＬ碼有貨嗎") == Cleaned("xl码有货吗")  # one fold: width, case, traditional
 
 
 def test_a_long_line_is_cut_before_anything_reads_it() -> None:
