@@ -300,6 +300,23 @@ _COMPILED = tuple(
 # A question no cue family claims is most often about the item itself: product phrases get a
 # small lift (server/core/suggest.py QUESTION_LIFT) that only decides when nothing else matched.
 QUESTION = re.compile(r"(?:吗|嘛|么|呢|不|\?)$|是不是|可不可以|能不能|有没有")
+# A line that rates or praises the goods and asks nothing (nor is about to buy) reports what
+# arrived: its item and price words (尺码很准, 颜色很正, 性价比高) describe the goods, they do
+# not ask about them, so those needs keep REPORTED_SHARE of their strength.
+ASKS = re.compile(
+    r"[?？]|吗|嘛|么|呢|多少|怎么|如何|能不能|可不可以|有没有|是不是|会不会|哪|几[个天号点时]"
+    r"|想买|想要|要买|准备买|打算买"  # about to buy: the item words are a question's
+)
+REPORTED_SHARE = 0.5
+_DESCRIBED = ("product", "bargain")
+# Words that praise the goods or the shop, read as praise only in a line that asks nothing
+# (舒服吗 asks about the item): a review's need.
+PRAISED = re.compile(
+    r"(?:很|挺|超|非常|特别|真|也|都|蛮)(?:喜欢|好看|帅|舒服|合身)|(?<![不没])(?:给力|舒服)"
+    r"|物美价廉|物超所值|超值|五星|五分|[1-9一-九]+个赞|点赞|推荐给(?:大家|朋友|同事)"
+    r"|下次(?:还|再)|还会(?:再)?(?:来|买|光顾)|再来光顾|惊喜|很高兴的一次|愉快"
+)
+PRAISE_WEIGHT = 1.5
 # Categories that answer a social move, not a need.
 SOCIAL = frozenset({"welcome", "farewell"})
 
@@ -316,4 +333,11 @@ def detect(text: str) -> dict[str, float]:
                 strength += weight
         if strength:
             found[category] = strength
+    if not ASKS.search(text):
+        if PRAISED.search(text):
+            found["review"] = found.get("review", 0.0) + PRAISE_WEIGHT
+        if "review" in found:
+            for category in _DESCRIBED:
+                if category in found:
+                    found[category] *= REPORTED_SHARE
     return found

@@ -29,6 +29,27 @@ def test_one_fold_simplifies_widens_and_lowers_each_character() -> None:
     assert fold("") == ""
 
 
+def test_a_line_that_praises_and_asks_nothing_reports_what_arrived() -> None:
+    # item and price words in praise describe the goods: the review need leads
+    assert detect("尺码很准，穿着很舒服，好评") == {"product": 1.0, "review": 3.5}
+    assert detect("颜色很正，性价比高，下次还来") == {
+        "product": 0.75,
+        "bargain": 1.0,
+        "review": 1.5,
+    }
+    # a question, or a buyer about to buy, asks about the item: nothing is damped
+    assert detect("尺码偏大吗") == {"product": 2.0}
+    assert detect("性价比高吗") == {"bargain": 2.0}
+    assert detect("挺好的，想买，有l码吗") == {"product": 3.5, "review": 1.5}
+    # negated praise is a complaint
+    assert detect("这件穿着不舒服") == {"after_sales": 1.5}
+
+
+def test_praise_puts_the_review_answer_first(shipped: Suggester) -> None:
+    got = shipped.suggest("收到了，尺码很准，穿着很舒服，好评", SuggestContext(platform="jd"))
+    assert [s.category for s in got][:1] == ["review"]
+
+
 def test_order_card_is_taken_out_and_kept_as_context() -> None:
     line = "咨询订单号:123456789 订单金额:¥59.90 下单时间:2019-06-01 什么时候发货"
     assert clean(line) == Cleaned("什么时候发货", order="123456789", amount="59.90")
