@@ -49,6 +49,9 @@ _EMOJI_CODE = re.compile(r"#e-s\d+|\[[\u4e00-\u9fff]{1,4}\]")
 # right after itself (stretches up to 30 characters: the search stays linear in the text).
 _REPEAT = re.compile(r"(.)\1{2,}|(.{2,30}?)(?:[\s,，。!！?？~]*\2)+")
 _SPACES = re.compile(r"\s+")
+# Characters that are never symbols (letters, digits, CJK, spaces, common punctuation): most lines
+# hold only these and skip the per-character category test (~1.5 us a line).
+_PLAIN = re.compile(r"[0-9a-zA-Z\u4e00-\u9fff\s,.?!，。？！、:;：；'\"()（）\[\]【】~\-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,8 @@ def clean(message: str) -> Cleaned:
     text = _LINK.sub(" ", text)
     text = _MASK.sub("", text)
     text = _EMOJI_CODE.sub("", text)
-    text = "".join(char for char in text if not _is_symbol(char))
+    if not _PLAIN.fullmatch(text):
+        text = "".join(char for char in text if not _is_symbol(char))
     text = _REPEAT.sub(_first, text)
     text = _SPACES.sub(" ", text).strip(" ,，、;；:：")
     # Only punctuation left (a card's separators, "？？"): nothing the buyer asked for.
