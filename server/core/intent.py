@@ -163,6 +163,12 @@ CUES: Mapping[str, tuple[tuple[str, float], ...]] = MappingProxyType(
                 r"|有卖|有没有带|编号是|预售|定金",
                 1.5,
             ),
+            # A fault asked about before it happened (会不会坏, 有坏的吗): a question, not a claim.
+            (
+                r"会不会.{0,8}(?:坏|漏|碎|破|变质|变味|过期|掉色|起球)|(?:有|会有).{0,4}坏的吗"
+                r"|会出现.{0,10}(?:情况|问题)吗",
+                2.0,
+            ),
             (
                 r"质量(?:怎么|好不好|如何|有保证|有保障|可靠)|耐用|结实|安全吗|有害|荧光|化学"
                 r"|甲醛",

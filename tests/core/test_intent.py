@@ -45,6 +45,12 @@ def test_a_line_that_praises_and_asks_nothing_reports_what_arrived() -> None:
     assert detect("这件穿着不舒服") == {"after_sales": 1.5}
 
 
+def test_a_fault_asked_about_before_buying_is_a_question_about_the_item() -> None:
+    assert detect("苹果会不会有烂的坏的") == {"product": 2.0, "after_sales": 1.5}
+    assert detect("这批货有坏的吗") == {"product": 3.5, "after_sales": 1.5}
+    assert detect("收到的有坏的") == {"after_sales": 1.5}  # it happened: a claim
+
+
 def test_praise_puts_the_review_answer_first(shipped: Suggester) -> None:
     got = shipped.suggest("收到了，尺码很准，穿着很舒服，好评", SuggestContext(platform="jd"))
     assert [s.category for s in got][:1] == ["review"]
