@@ -51,9 +51,14 @@ def test_a_fault_asked_about_before_buying_is_a_question_about_the_item() -> Non
     assert detect("收到的有坏的") == {"after_sales": 1.5}  # it happened: a claim
 
 
-def test_praise_puts_the_review_answer_first(shipped: Suggester) -> None:
-    got = shipped.suggest("收到了，尺码很准，穿着很舒服，好评", SuggestContext(platform="jd"))
-    assert [s.category for s in got][:1] == ["review"]
+def test_praise_gets_thanks_first_and_a_bad_review_the_apology(shipped: Suggester) -> None:
+    def first(line: str) -> str:
+        return shipped.suggest(line, SuggestContext(platform="jd"))[0].phrase
+
+    assert first("收到了，尺码很准，穿着很舒服，好评") == "review.thanks_good"
+    assert first("宝贝很满意，下次还来") == "review.thanks_good"
+    assert first("衣服很喜欢，物超所值") == "review.thanks_good"
+    assert first("我要给差评") == "review.bad_review"
 
 
 def test_order_card_is_taken_out_and_kept_as_context() -> None:
