@@ -3,13 +3,13 @@
 :func:`fold` is a single ``str.translate`` over a table that maps each character, on its own, to
 its NFKC compatibility form (full-width letters, digits and punctuation → ASCII), lower case, then
 simplified (OpenCC's traditional → simplified characters: the table the checker's normaliser
-builds, :func:`server.core.checker.normalize._simplified_cjk`, shared rather than rebuilt here).
+builds, :func:`server.core.checker.normalize._simplified_cjk`: one definition, imported).
 Nothing is deleted: the suggester's cleaning decides what to drop.
 
-Character by character, not phrase by phrase: OpenCC's phrase table (乾燥 → 干燥 where 乾 alone
-stays) and NFKC's composition of combining marks are not applied. Buyer lines rarely need either,
-and per-character folding is one translate (~1 µs for a buyer line) where NFKC, lower case and
-OpenCC's pure-Python conversion cost ~10 µs together on a traditional-character line.
+Character by character, not phrase by phrase: OpenCC's phrase table (瞭解 → 了解, 藉口 → 借口,
+乾隆 kept) and NFKC's composition of combining marks are not applied. Buyer lines rarely need
+either, and per-character folding is one translate (~1 µs for a buyer line) where NFKC, lower
+case and OpenCC's pure-Python conversion cost ~10 µs together on a traditional-character line.
 """
 
 from __future__ import annotations
