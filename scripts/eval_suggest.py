@@ -3,7 +3,8 @@
 The labels live in ``tests/data/suggest/real_labels.jsonl`` BY REFERENCE only: ``ref`` is
 ``file:line:part`` (JDDC: 1-based line of a buyer turn, 0-based index of the message inside it
 when the turn holds several joined by ``!@@@!``; ECD: 1-based line of the dialogue, 0-based tab
-column of the buyer turn), ``categories`` the phrase categories that answer it (first = primary),
+column of the buyer turn; clothing reviews: 1-based line of the CSV row, column 2),
+``categories`` the phrase categories that answer it (first = primary),
 or ``["none"]``. Labelling guideline: docs/suggestions.md.
 
 Split, fixed before any result was looked at: a line is in ``dev`` when the SHA-1 of its ref is
@@ -24,6 +25,7 @@ Exits quietly (status 0) when the real data is absent: the project's tests never
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import re
@@ -42,11 +44,13 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 LABELS = ROOT / "tests" / "data" / "suggest" / "real_labels.jsonl"
 JD_FILES = ("jddc2019_dev_question.txt",)
 ECD_FILES = ("ecd_sample_test.tsv", "ecd_sample_train.tsv")
+REVIEW_FILE = "online_shopping_clothes_reviews.csv"
 _JD_TURN = re.compile(r"^(?:Q:\t(.*)|<Q\d+>(.*)</Q\d+>)$")
 
 
 def platform_of(ref: str) -> str:
-    return "jd" if ref.startswith("jddc") else "taobao"
+    # The clothing reviews name 京东 throughout: JD buyers.
+    return "jd" if ref.startswith(("jddc", REVIEW_FILE)) else "taobao"
 
 
 def split_of(ref: str) -> str:
@@ -71,9 +75,17 @@ def buyer_lines(directory: Path = REAL) -> Iterator[tuple[str, str]]:
                 yield f"{name}:{number}:{column}", columns[column].replace(" ", "")
 
 
+def review_lines(directory: Path = REAL) -> Iterator[tuple[str, str]]:
+    """(ref, text) of every clothing review (one CSV row per line: cat, label, review)."""
+    raw_lines = (directory / REVIEW_FILE).read_text(encoding="utf-8").splitlines()
+    for number, row in enumerate(csv.reader(raw_lines[1:]), 2):
+        yield f"{REVIEW_FILE}:{number}:2", row[2].lstrip("\ufeff")
+
+
 def labelled(split: str) -> list[tuple[str, str, list[str]]]:
     """(ref, text, categories) of the labelled lines of ``split`` (dev, test or both)."""
     texts = dict(buyer_lines())
+    texts.update(review_lines())
     rows = []
     for line in LABELS.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -152,7 +164,7 @@ def learned(suggester: Suggester) -> None:
 
 def pool(out: Path) -> None:
     with out.open("w", encoding="utf-8") as file:
-        for ref, text in buyer_lines():
+        for ref, text in (*buyer_lines(), *review_lines()):
             file.write(f"{ref}\t{text}\n")
     print(f"wrote buyer lines to {out}")
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from server.core.fold import fold
+
 # A buyer question is a sentence or two; a 5,000-character paste (a log, a product page) is cut
 # here, before any regular expression or jieba sees it, so suggestion time stays bounded.
 MAX_CHARS = 300
@@ -47,6 +49,9 @@ _EMOJI_CODE = re.compile(r"#e-s\d+|\[[\u4e00-\u9fff]{1,4}\]")
 # right after itself (stretches up to 30 characters: the search stays linear in the text).
 _REPEAT = re.compile(r"(.)\1{2,}|(.{2,30}?)(?:[\s,，。!！?？~]*\2)+")
 _SPACES = re.compile(r"\s+")
+# Characters that are never symbols (letters, digits, CJK, spaces, common punctuation): most lines
+# hold only these and skip the per-character category test (~1.5 us a line).
+_PLAIN = re.compile(r"[0-9a-zA-Z\u4e00-\u9fff\s,.?!，。？！、:;：；'\"()（）\[\]【】~\-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,7 @@ class Cleaned:
 
 def clean(message: str) -> Cleaned:
     """``message`` cut to :data:`MAX_CHARS` and stripped of what carries no need."""
-    text = unicodedata.normalize("NFKC", message[:MAX_CHARS]).lower()
+    text = fold(message[:MAX_CHARS])
     order = amount = ""
     for match in _CARD_FIELD.finditer(text):
         label, value = match.group(1), match.group(2)
@@ -71,7 +76,8 @@ def clean(message: str) -> Cleaned:
     text = _LINK.sub(" ", text)
     text = _MASK.sub("", text)
     text = _EMOJI_CODE.sub("", text)
-    text = "".join(char for char in text if not _is_symbol(char))
+    if not _PLAIN.fullmatch(text):
+        text = "".join(char for char in text if not _is_symbol(char))
     text = _REPEAT.sub(_first, text)
     text = _SPACES.sub(" ", text).strip(" ,，、;；:：")
     # Only punctuation left (a card's separators, "？？"): nothing the buyer asked for.
@@ -156,6 +162,12 @@ CUES: Mapping[str, tuple[tuple[str, float], ...]] = MappingProxyType(
                 r"|有[^?？]{1,6}的吗"
                 r"|有卖|有没有带|编号是|预售|定金",
                 1.5,
+            ),
+            # A fault asked about before it happened (会不会坏, 有坏的吗): a question, not a claim.
+            (
+                r"会不会.{0,8}(?:坏|漏|碎|破|变质|变味|过期|掉色|起球)|(?:有|会有).{0,4}坏的吗"
+                r"|会出现.{0,10}(?:情况|问题)吗",
+                2.0,
             ),
             (
                 r"质量(?:怎么|好不好|如何|有保证|有保障|可靠)|耐用|结实|安全吗|有害|荧光|化学"
@@ -298,6 +310,23 @@ _COMPILED = tuple(
 # A question no cue family claims is most often about the item itself: product phrases get a
 # small lift (server/core/suggest.py QUESTION_LIFT) that only decides when nothing else matched.
 QUESTION = re.compile(r"(?:吗|嘛|么|呢|不|\?)$|是不是|可不可以|能不能|有没有")
+# A line that rates or praises the goods and asks nothing (nor is about to buy) reports what
+# arrived: its item and price words (尺码很准, 颜色很正, 性价比高) describe the goods, they do
+# not ask about them, so those needs keep REPORTED_SHARE of their strength.
+ASKS = re.compile(
+    r"[?？]|吗|嘛|么|呢|多少|怎么|如何|能不能|可不可以|有没有|是不是|会不会|哪|几[个天号点时]"
+    r"|想买|想要|要买|准备买|打算买"  # about to buy: the item words are a question's
+)
+REPORTED_SHARE = 0.5
+_DESCRIBED = ("product", "bargain")
+# Words that praise the goods or the shop, read as praise only in a line that asks nothing
+# (舒服吗 asks about the item): a review's need.
+PRAISED = re.compile(
+    r"(?:很|挺|超|非常|特别|真|也|都|蛮)(?:喜欢|好看|帅|舒服|合身)|(?<![不没])(?:给力|舒服)"
+    r"|物美价廉|物超所值|超值|五星|五分|[1-9一-九]+个赞|点赞|推荐给(?:大家|朋友|同事)"
+    r"|下次(?:还|再)|还会(?:再)?(?:来|买|光顾)|再来光顾|惊喜|很高兴的一次|愉快"
+)
+PRAISE_WEIGHT = 1.5
 # Categories that answer a social move, not a need.
 SOCIAL = frozenset({"welcome", "farewell"})
 
@@ -314,4 +343,11 @@ def detect(text: str) -> dict[str, float]:
                 strength += weight
         if strength:
             found[category] = strength
+    if not ASKS.search(text):
+        if PRAISED.search(text):
+            found["review"] = found.get("review", 0.0) + PRAISE_WEIGHT
+        if "review" in found:
+            for category in _DESCRIBED:
+                if category in found:
+                    found[category] *= REPORTED_SHARE
     return found

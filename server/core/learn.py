@@ -25,6 +25,8 @@ from typing import Protocol
 
 import orjson
 
+from server.core.intent import MAX_CHARS
+
 BOOK_LIMIT = 2000
 OPEN_LIMIT = 10_000
 
@@ -151,21 +153,22 @@ class ShopLearning:
     def __init__(self, matcher: Callable[[], PhraseMatcher | None]) -> None:
         self.books: dict[str, ExampleBook] = {}
         self._matcher = matcher
-        # (shop, conversation) -> the buyer's last line's tokens, oldest conversation first
-        self._open: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+        # (shop, conversation) -> the buyer's last line (its first MAX_CHARS, all the suggester
+        # reads), oldest conversation first. Kept as text and cut into tokens only when a used
+        # phrase or a reply makes it an example: most buyer lines never become one.
+        self._open: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def buyer_line(self, shop: str, conversation: str, text: str) -> None:
-        matcher = self._matcher()
-        if matcher is None:
-            return
         key = (shop, conversation)
-        self._open[key] = matcher.search_tokens(text)
+        self._open[key] = text[:MAX_CHARS]
         self._open.move_to_end(key)
         if len(self._open) > OPEN_LIMIT:
             self._open.popitem(last=False)
 
     def phrase_used(self, shop: str, conversation: str, phrase: str) -> None:
-        tokens = self._open.pop((shop, conversation), None)
+        line = self._open.pop((shop, conversation), None)
+        matcher = self._matcher()
+        tokens = matcher.search_tokens(line) if line and matcher is not None else None
         if tokens:
             self.books.setdefault(shop, ExampleBook()).add(tokens, phrase)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from server.core.fold import fold
 from server.core.intent import MAX_CHARS, SOCIAL, Cleaned, clean, detect
 from server.core.phrases import load_library
 from server.core.suggest import CLEAR_NEED, SuggestContext, Suggester
@@ -18,6 +19,46 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def shipped() -> Suggester:
     return Suggester(load_library(ROOT / "phrases"))
+
+
+def test_one_fold_simplifies_widens_and_lowers_each_character() -> None:
+    assert fold("ＸＬ碼有貨嗎？Ｗｉｆｉ") == "xl码有货吗?wifi"
+    assert fold("發貨了嗎，退貨") == "发货了吗,退货"
+    assert fold("①号到") == "1号到"  # a compatibility form may become another character
+    assert fold("好评😊") == "好评😊"  # past the table: left for the cleaning to drop
+    assert fold("") == ""
+
+
+def test_a_line_that_praises_and_asks_nothing_reports_what_arrived() -> None:
+    # item and price words in praise describe the goods: the review need leads
+    assert detect("尺码很准，穿着很舒服，好评") == {"product": 1.0, "review": 3.5}
+    assert detect("颜色很正，性价比高，下次还来") == {
+        "product": 0.75,
+        "bargain": 1.0,
+        "review": 1.5,
+    }
+    # a question, or a buyer about to buy, asks about the item: nothing is damped
+    assert detect("尺码偏大吗") == {"product": 2.0}
+    assert detect("性价比高吗") == {"bargain": 2.0}
+    assert detect("挺好的，想买，有l码吗") == {"product": 3.5, "review": 1.5}
+    # negated praise is a complaint
+    assert detect("这件穿着不舒服") == {"after_sales": 1.5}
+
+
+def test_a_fault_asked_about_before_buying_is_a_question_about_the_item() -> None:
+    assert detect("苹果会不会有烂的坏的") == {"product": 2.0, "after_sales": 1.5}
+    assert detect("这批货有坏的吗") == {"product": 3.5, "after_sales": 1.5}
+    assert detect("收到的有坏的") == {"after_sales": 1.5}  # it happened: a claim
+
+
+def test_praise_gets_thanks_first_and_a_bad_review_the_apology(shipped: Suggester) -> None:
+    def first(line: str) -> str:
+        return shipped.suggest(line, SuggestContext(platform="jd"))[0].phrase
+
+    assert first("收到了，尺码很准，穿着很舒服，好评") == "review.thanks_good"
+    assert first("宝贝很满意，下次还来") == "review.thanks_good"
+    assert first("衣服很喜欢，物超所值") == "review.thanks_good"
+    assert first("我要给差评") == "review.bad_review"
 
 
 def test_order_card_is_taken_out_and_kept_as_context() -> None:
@@ -34,7 +75,7 @@ def test_masks_links_emoji_and_repeats_are_removed() -> None:
     assert clean("http://item.jd.com/100003822200.html 这个有货吗") == Cleaned("这个有货吗")
     assert clean("辛苦了[玫瑰]#E-s64#E-s64😖") == Cleaned("辛苦了")
     assert clean("退货怎么退，退货怎么退") == Cleaned("退货怎么退")
-    assert clean("ＸＬ碼有貨嗎") == Cleaned("xl碼有貨嗎")  # t2s is the tokenizer's job
+    assert clean("ＸＬ碼有貨嗎") == Cleaned("xl码有货吗")  # one fold: width, case, traditional
 
 
 def test_a_long_line_is_cut_before_anything_reads_it() -> None:

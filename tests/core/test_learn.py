@@ -103,6 +103,20 @@ def test_the_live_side_learns_from_used_suggestions_and_sent_replies(shipped: Su
     assert ShopLearning(lambda: None).books == {}
 
 
+def test_a_line_kept_before_the_library_loads_is_cut_with_the_library_it_is_used_with(
+    shipped: Suggester,
+) -> None:
+    current: list[Suggester] = []
+    learning = ShopLearning(lambda: current[0] if current else None)
+    learning.buyer_line("s1", "c1", "能开票吗")
+    learning.phrase_used("s1", "c1", "invoice.yes")  # no library: nothing to cut it with
+    assert learning.books == {}
+    learning.buyer_line("s1", "c1", "能开票吗" + "啊" * 5000)
+    current.append(shipped)
+    learning.phrase_used("s1", "c1", "invoice.yes")
+    assert learning.books["s1"].to_json() == [{"tokens": ["能", "开票"], "phrase": "invoice.yes"}]
+
+
 def test_books_load_from_the_files_kefu_qa_learn_writes(tmp_path: Path) -> None:
     rows = [{"tokens": ["顺丰"], "phrase": "logistics.sf_express"}, {"bad": 1}, "x"]
     (tmp_path / "shop-a.json").write_bytes(orjson.dumps({"pairs": 2, "examples": rows}))

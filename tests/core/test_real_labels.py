@@ -9,7 +9,10 @@ from pathlib import Path
 from server.core.phrases import CATEGORIES
 
 LABELS = Path(__file__).resolve().parents[2] / "tests" / "data" / "suggest" / "real_labels.jsonl"
-_REF = re.compile(r"(jddc2019_dev_question\.txt|ecd_sample_(test|train)\.tsv):\d+:\d+")
+_REF = re.compile(
+    r"(jddc2019_dev_question\.txt|ecd_sample_(test|train)\.tsv|online_shopping_clothes_reviews\.csv)"
+    r":\d+:\d+"
+)
 
 
 def test_every_label_is_a_reference_with_known_categories() -> None:

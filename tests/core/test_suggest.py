@@ -18,7 +18,7 @@ from server.core.suggest import (
     Suggester,
     Suggestion,
 )
-from server.core.tokenize import get_tokenizer
+from server.core.tokenize import DEFAULT_USERDICT, STOPWORDS, get_tokenizer
 from server.errors import BadField
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,6 +213,33 @@ def test_traditional_and_full_width_read_as_simplified(small: Suggester) -> None
     assert small.suggest("今天能發貨嗎") == small.suggest("今天能发货吗")
     tokens = get_tokenizer().tokens
     assert tokens("ＸＬ碼有貨嗎？") == tokens("xl码有货吗?") == ["xl", "码", "有货"]
+
+
+def test_the_segmenter_cuts_every_library_field_and_labelled_line_as_jieba_does() -> None:
+    # rjieba replaced jieba on the hot path; its cuts must be jieba's (same dictionary, same
+    # user words), or the phrase index and the buyer's words would drift apart.
+    import jieba
+
+    reference = jieba.Tokenizer()
+    reference.initialize()
+    with DEFAULT_USERDICT.open("rb") as words:
+        reference.load_userdict(words)
+    tokenizer = get_tokenizer()
+    library = load_library(ROOT / "phrases")
+    texts = [t for p in library.phrases for t in (*p.keywords, *p.examples, p.text)]
+    texts += [json.loads(line)["text"] for line in LABELLED.read_text("utf-8").splitlines()]
+    differ = []
+    for text in texts:
+        normalized = tokenizer.normalize(text)
+        expected = [
+            token
+            for token in reference.lcut_for_search(normalized, HMM=False)
+            if token not in STOPWORDS and any(char.isalnum() for char in token)
+        ]
+        if tokenizer.cut(normalized) != expected:
+            differ.append(text)
+    assert len(texts) > 1900
+    assert differ == []
 
 
 def test_common_typos_are_corrected() -> None:
