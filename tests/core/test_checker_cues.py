@@ -14,6 +14,7 @@ TAOBAO = CheckContext()
 TMALL = CheckContext(platform="tmall")
 JD = CheckContext(platform="jd")
 COD = CheckContext(platform="tmall", cash_on_delivery=True)
+FREE = CheckContext(platform="tmall", free_shipping=True)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,11 @@ def rules() -> RuleSet:
         # An ordinal clears 第一时间 but not a ranking in the next clause.
         ("第一时间为您发货，平台第一", TAOBAO, [("ad_law.first", 9, 13, "平台第一", "block")]),
         # The shop adding a fee blocks; the bank's own installment fee does not.
-        ("花呗要另收手续费", TMALL, [("commitment.credit_card", 0, 5, "花呗要另收", "block")]),
+        (
+            "花呗要另收手续费",
+            TMALL,
+            [("commitment.credit_card", 0, 8, "花呗要另收手续费", "block")],
+        ),
         ("花呗分期手续费以页面显示为准", TMALL, []),
         # WeChat as a refund channel is clean; 加我 right before it keeps the block.
         ("退款会原路退回到您的微信零钱", TAOBAO, []),
@@ -44,7 +49,7 @@ def rules() -> RuleSet:
         (
             "关注我们微信公众号查进度",
             JD,
-            [("offsite.official_account", 4, 9, "微信公众号", "warn")],
+            [("offsite.official_account", 0, 9, "关注我们微信公众号", "warn")],
         ),
         # 到付 inside 货到付款 is not a second cue.
         ("货到付款可以的", COD, []),
@@ -60,6 +65,32 @@ def rules() -> RuleSet:
         ("抖音同款的设计", TAOBAO, []),
         ("卖完了", TAOBAO, [("dismissive.sold_out", 0, 3, "卖完了", "warn")]),
         ("不好意思卖完了，给您推荐两款相似的", TAOBAO, []),
+        # A bare 票 is the invoice; a ticket is not.
+        ("票这边开不了哦", TMALL, [("invoice.refuse", 0, 6, "票这边开不了", "block")]),
+        ("电影票可以开发票吗？不能开的话我就不买了", TMALL, []),
+        # Only a company title (seed 004), except for the 专票 that tax law limits to companies.
+        ("个人的开不了哦", TMALL, [("invoice.other_goods", 0, 6, "个人的开不了", "block")]),
+        ("增值税专票只能开给公司哦", TMALL, []),
+        # A cue inside a longer cue of the other family is none: 到付 in the second 货到付款.
+        ("下单时选货到付款，页面上就有货到付款的选项", COD, []),
+        (
+            "货到付款的单子哈，这边已经给您取消了",
+            COD,
+            [("commitment.cash_on_delivery", 0, 17, "货到付款的单子哈，这边已经给您取消", "block")],
+        ),
+        # The reason a clause and more than 12 characters before the refusal still clears it.
+        ("定做的款式按您的尺寸裁剪缝制，不支持七天无理由退货", TMALL, []),
+        ("不退的哈", TMALL, [("commitment.returns", 0, 3, "不退的", "block")]),
+        ("建议您不要退货", TMALL, []),
+        ("这款不享受包邮", FREE, [("commitment.free_shipping", 2, 7, "不享受包邮", "block")]),
+        ("信用卡收3个点", TMALL, [("commitment.credit_card", 0, 7, "信用卡收3个点", "block")]),
+        ("晒图给您5块", TAOBAO, [("cashback.review_reward", 0, 6, "晒图给您5块", "block")]),
+        # The contact named before the move, and an id after a one-letter app name.
+        ("售后群我拉您进来", TAOBAO, [("offsite.invite", 0, 8, "售后群我拉您进来", "block")]),
+        ("v：abc123", TAOBAO, [("offsite.wechat", 0, 8, "v：abc123", "block")]),
+        ("价格全网最低", TAOBAO, [("ad_law.superlative", 0, 6, "价格全网最低", "block")]),
+        ("价格最多再便宜3块", TAOBAO, []),  # a limit, not a claim
+        ("嫌贵？那就别买", TAOBAO, [("rude.contempt", 0, 7, "嫌贵？那就别买", "block")]),
     ],
 )
 def test_compositions_and_cue_exceptions(

@@ -42,6 +42,9 @@ _Pattern = tuple[bool, tuple[tuple[int, str | None], ...], tuple[int, ...], tupl
 # Cue hits of one check: family index → (start, end) in compact coordinates, in text order.
 Cues = dict[int, list[tuple[int, int]]]
 UNLESS_REACH = 12  # characters around a hit (within its clause) where ``unless`` cues count
+# A rule whose unless cues reach across clauses (the reason a clause before the refusal:
+# 定制的商品是按您的尺寸做的，不支持无理由退货) looks this far.
+UNLESS_REACH_ACROSS = 24
 DESPITE_REACH = 2  # a ``despite`` cue ending at most this far before a hit keeps it (加我微信)
 
 
@@ -87,6 +90,9 @@ class RuleSet:
         # An unless cue reaches as far as the composition may, and across ``unless_across`` too.
         self._unless_boundaries = tuple(
             _boundary_regex(rule.across + rule.unless_across) for rule in rules
+        )
+        self._unless_reach = tuple(
+            UNLESS_REACH_ACROSS if rule.unless_across else UNLESS_REACH for rule in rules
         )
         terms: dict[str, list[tuple[int, str | None]]] = {}
         triggers: dict[str, list[int]] = {}
@@ -151,8 +157,10 @@ class RuleSet:
                     spans = cues.get(family)
                     if spans is None:
                         cues[family] = [(start, end)]
-                    else:
+                    elif spans[-1][1] != end:
                         spans.append((start, end))
+                    elif start < spans[-1][0]:
+                        spans[-1] = (start, end)  # 发票 after 票: one cue, the longer word
                     continue
                 latin, terms, triggers, families = patterns[pattern]
                 if latin and start and folded[start - 1] in _LATIN:
@@ -207,24 +215,21 @@ class RuleSet:
         """Hits of rule ``index`` where a cue of family ``first`` and one of ``second`` compose.
 
         Of all pairs, those whose span (first start to last end) fits the rule's window, cross no
-        clause boundary outside ``across``, are not one inside the other (到付 inside 货到付款
-        is not a second cue; 不开 + 开票 may overlap) and, for an ordered rule, come in the
-        listed order, become hits.
+        clause boundary outside ``across``, come, for an ordered rule, in the listed order and
+        whose cues do not lie inside a cue of the other family (到付 inside any 货到付款 is not
+        a charge; 不开 + 开票 may overlap), become hits.
         """
         rule = self.rules[index]
         window, ordered, boundaries = rule.window, rule.ordered, self._boundaries[index]
         fired = False
-        for start_a, end_a in cues[first]:
-            for start_b, end_b in cues[second]:
+        firsts, seconds = _outside(cues[first], cues[second]), _outside(cues[second], cues[first])
+        for start_a, end_a in firsts:
+            for start_b, end_b in seconds:
                 if ordered and start_a > start_b:
                     continue
                 start = start_a if start_a < start_b else start_b
                 end = end_a if end_a > end_b else end_b
                 if end - start > window:
-                    continue
-                if (start_a <= start_b and end_b <= end_a) or (
-                    start_b <= start_a and end_a <= end_b
-                ):
                     continue
                 if boundaries is not None and boundaries.search(folded, start, end):
                     continue
@@ -320,7 +325,8 @@ class RuleSet:
     def _clearing_cue(self, cues: Cues, index: int, folded: str, start: int, end: int) -> str:
         """``family:word`` of an unless cue of rule ``index`` near the hit, or "".
 
-        Near means within UNLESS_REACH characters and in the same clause as the hit (a boundary
+        Near means within UNLESS_REACH characters (UNLESS_REACH_ACROSS for a rule with
+        ``unless_across``) and in the same clause as the hit (a boundary
         in the rule's ``across`` or ``unless_across`` does not end it). A ``despite`` cue just
         before the hit (``加我`` before ``微信``) keeps it whatever follows.
         """
@@ -330,9 +336,10 @@ class RuleSet:
                     folded, cue_end, start
                 ):
                     return ""
+        reach = self._unless_reach[index]
         for family in self._unless[index]:
             for cue_start, cue_end in cues.get(family, ()):
-                if cue_end < start - UNLESS_REACH or cue_start > end + UNLESS_REACH:
+                if cue_end < start - reach or cue_start > end + reach:
                     continue
                 boundaries = self._unless_boundaries[index]
                 if boundaries is None or not boundaries.search(
@@ -367,6 +374,15 @@ class RuleSet:
             else:
                 chosen.append(span)
         return chosen
+
+
+def _outside(spans: list[tuple[int, int]], others: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans that lie inside none of ``others`` (a word inside a longer cue is not a cue)."""
+    return [
+        (start, end)
+        for start, end in spans
+        if not any(other_start <= start and end <= other_end for other_start, other_end in others)
+    ]
 
 
 def _pairs(
