@@ -8,6 +8,7 @@ import pytest
 
 from server.core.checker import CheckContext, RuleSet, Trace, load_rules
 from server.core.checker.firstchars import first_chars
+from server.core.checker.literals import literal_prefixes, literal_strings
 
 ROOT = Path(__file__).resolve().parents[2]
 TAOBAO = CheckContext()
@@ -105,11 +106,12 @@ def test_compositions_and_cue_exceptions(
 
 
 def test_explain_lists_cues_and_why_each_rule_fired_or_not(rules: RuleSet) -> None:
+    # Cues of families no rule in force uses are not listed (not_accepted is for payment
+    # methods on Tmall and JD).
     assert rules.explain("发票没有问题，开票不收税点") == Trace(
         cues={
             "invoice": ["发票", "开票"],
             "refusal": ["没有"],
-            "not_accepted": ["不收"],
             "charge": ["税点"],
             "paid_by_shop": ["不收"],
             "reassurance": ["没有问题"],
@@ -141,6 +143,33 @@ def test_explain_lists_cues_and_why_each_rule_fired_or_not(rules: RuleSet) -> No
 )
 def test_first_chars_of_an_exception(source: str, expected: set[str] | None) -> None:
     assert first_chars(source) == (frozenset(expected) if expected is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("(?:不能|无法)(?:完全)?保证", ("不能保证", "不能完全保证", "无法保证", "无法完全保证")),
+        ("神经(?:痛|科)", ("神经痛", "神经科")),
+        ("[12]日你", ("1日你", "2日你")),
+        ("不知道(?:亲|您)[^,]{1,20}?吗", None),  # a negated class: no literal spelling
+        ("(?<!\\d)\\d{12,}", None),  # lookbehind, open repeat
+        ("x?", None),  # may match nothing
+    ],
+)
+def test_exception_patterns_spelled_out(source: str, expected: tuple[str, ...] | None) -> None:
+    assert literal_strings(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("(?:开票|发票)[^,]{0,6}?收\\d+", {"开票", "发票"}),
+        ("1[3-9]\\d{9}(?!\\d)", {f"1{digit}" for digit in range(3, 10)}),
+        ("[^,]保证", None),
+    ],
+)
+def test_prefixes_every_match_starts_with(source: str, expected: set[str] | None) -> None:
+    assert literal_prefixes(source) == expected
 
 
 def test_library_phrases_pass_in_a_shop_that_ships_free_and_offers_cod(rules: RuleSet) -> None:
