@@ -19,7 +19,7 @@ from server.core.checker.literals import literal_prefixes
 from server.core.checker.model import CheckContext, CueFamily, Rule, Violation
 from server.core.checker.normalize import BOUNDARIES, compact, deleted_positions, original_index
 from server.core.checker.offsets import astral_positions, utf16_index
-from server.core.checker.plan import SKIP, Plan, Roles, build_plan
+from server.core.checker.plan import EXCEPTION, SKIP, TERM, TRIGGER, Plan, Roles, build_plan
 
 _LATIN = frozenset(string.ascii_lowercase)
 EXCEPTION_REACH = 32  # characters around a hit in which its exceptions are looked for
@@ -146,6 +146,16 @@ class RuleSet:
                         spans.append((start, end))
                     elif start < spans[-1][0]:
                         spans[-1] = (start, end)  # 发票 after 票: one cue, the longer word
+                    continue
+                if family == EXCEPTION:
+                    excepted.setdefault(roles[pattern], []).append((start, end))  # type: ignore[arg-type]
+                    continue
+                if family == TERM:
+                    index, suggestion = roles[pattern]  # type: ignore[misc]
+                    hits.append((start, end, index, suggestion))
+                    continue
+                if family == TRIGGER:
+                    triggered.setdefault(roles[pattern], []).append(start)  # type: ignore[arg-type]
                     continue
                 if family == SKIP:
                     continue

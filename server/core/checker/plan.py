@@ -16,6 +16,9 @@ from server.core.checker.model import CheckContext, Rule
 
 SLOW = -1  # the match has several roles: read them from ``Plan.roles``
 SKIP = -2  # the match means nothing to the rules in force
+# A match with one role for one rule (most of those that are not a cue: 保证金 an exception, 保证
+# a term, 19 a trigger); ``Plan.roles`` holds the rule, or (rule, rewrite) for a term.
+EXCEPTION, TERM, TRIGGER = -3, -4, -5
 
 # What one automaton pattern means to the rules in force, a plain tuple because the check loop
 # unpacks it: (starts with a Latin letter, cue families, (rule, rewrite) of the rules it is a term
@@ -37,7 +40,7 @@ class Plan:
     # Per automaton pattern: its one cue family (the fast path: most matches are a cue of one
     # family and nothing else), SLOW or SKIP.
     cue_family: tuple[int, ...]
-    roles: tuple[Roles | None, ...]  # per automaton pattern, for SLOW ones
+    roles: tuple[Roles | tuple[int, str | None] | int | None, ...]  # per pattern: see above
     # The compositions of the rules in force: first family → ((second family, rule), ...).
     pairs: dict[int, tuple[tuple[int, int], ...]]
     patterns: tuple[tuple[int, re.Pattern[str]], ...]  # of rules without triggers: run every time
@@ -62,7 +65,7 @@ def build_plan(
     used = {family for index in in_force for pair in compose[index] for family in pair}
     used.update(family for index in in_force for family in unless[index])
     cue_family: list[int] = []
-    filtered: list[Roles | None] = []
+    filtered: list[Roles | tuple[int, str | None] | int | None] = []
     for latin, families, terms, triggers, exceptions in roles:
         kept: Roles = (
             latin,
@@ -79,6 +82,19 @@ def build_plan(
         elif len(families_kept) == 1 and not (latin or others):
             cue_family.append(families_kept[0])
             filtered.append(None)
+        elif not families_kept and len(exceptions_kept) == 1 and not (terms_kept or triggers_kept):
+            cue_family.append(EXCEPTION)
+            filtered.append(exceptions_kept[0])
+        elif not (families_kept or latin) and len(terms_kept) == 1 and not triggers_kept:
+            if exceptions_kept:  # also an exception: the general path
+                cue_family.append(SLOW)
+                filtered.append(kept)
+            else:
+                cue_family.append(TERM)
+                filtered.append(terms_kept[0])
+        elif not families_kept and len(triggers_kept) == 1 and not (terms_kept or exceptions_kept):
+            cue_family.append(TRIGGER)
+            filtered.append(triggers_kept[0])
         else:
             cue_family.append(SLOW)
             filtered.append(kept)
