@@ -4,8 +4,10 @@ Three measurements, each printed as a table:
 
 1. **Drafts** (always): recall per category and clean replies blocked/flagged on the drafts of
    ``tests/data/checker/``: ``dev_drafts.jsonl`` (what rules are developed against, with the old
-   ``labelled.jsonl`` as a regression set) and ``test_drafts.jsonl`` (written before the cue
-   rules, never tuned on).
+   ``labelled.jsonl`` as a regression set) and the held-out sets, never tuned on:
+   ``test_drafts.jsonl`` (written before the cue rules), ``test2_drafts.jsonl`` (long polite
+   replies as real agents write them) and ``test3_drafts.jsonl`` (a curt chat voice), both
+   written before round 2 changed a rule.
 2. **Real lines by reference** (needs ``../shared``): ``real_labels.jsonl`` labels real agent
    lines by (file, line, part) only, never their text. A line is in the test split when the first
    byte of sha1("file:line") is odd, else in dev (a rule fixed before any result was seen).
@@ -38,7 +40,13 @@ from server.core.checker import CATEGORIES, CheckContext, RuleSet, load_rules  #
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real"
 LABELS = ROOT / "tests" / "data" / "checker"
-DRAFT_SETS = ("labelled.jsonl", "dev_drafts.jsonl", "test_drafts.jsonl")
+DRAFT_SETS = (
+    "labelled.jsonl",
+    "dev_drafts.jsonl",
+    "test_drafts.jsonl",
+    "test2_drafts.jsonl",
+    "test3_drafts.jsonl",
+)
 _JD_SPLIT = re.compile(r"<sep>|!@@@!")
 # Masked personal data ("[数字x]") and the corpus's emoticon codes ("#E-s33").
 _JD_MASK = re.compile(

@@ -65,7 +65,8 @@ def found(rules: RuleSet, text: str, context: CheckContext = TAOBAO) -> list[tup
             [("privacy.id_card", 6, 24, "110101199003074518", None)],
         ),
         ("加我微信转账给我就行", [("offsite.payment", 2, 8, "微信转账给我", None)]),
-        ("亲，好评返现5元哦", [("cashback.review_reward", 2, 6, "好评返现", None)]),
+        # The sum is part of the highlight (a review, then money within a clause).
+        ("亲，好评返现5元哦", [("cashback.review_reward", 2, 8, "好评返现5元", None)]),
         # A composition highlights from the first cue to the last: the review and the reward.
         ("亲，给个好评，返您现金", [("cashback.review_reward", 4, 11, "好评，返您现金", None)]),
         ("亲，你是sb吗", [("rude.insult", 4, 6, "sb", None)]),

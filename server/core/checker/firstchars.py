@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from re import _constants as constants  # type: ignore[attr-defined]
 from re import _parser as parser  # type: ignore[attr-defined]
+from typing import Any, cast
 
 _MAX_CLASS = 512  # a range wider than this (\w, [^,]) is not worth a first-character scan
 
@@ -70,7 +71,7 @@ def _first_of(op: object, value: object) -> set[str | None]:
     if op is constants.SUBPATTERN:
         return _first(value[-1].data)  # type: ignore[index]
     if op in (constants.MAX_REPEAT, constants.MIN_REPEAT, constants.POSSESSIVE_REPEAT):
-        low, _, item = value  # type: ignore[misc]
+        low, _, item = cast(tuple[int, int, Any], value)
         found = _first(item.data)
         return found | {None} if low == 0 else found
     if op is constants.AT:
@@ -79,14 +80,21 @@ def _first_of(op: object, value: object) -> set[str | None]:
 
 
 def _class(items: list) -> set[str | None]:
-    chars: set[str | None] = set()
+    chars = class_chars(items, _MAX_CLASS)
+    return _UNKNOWN if chars is None else set(chars)
+
+
+def class_chars(items: list, widest: int) -> set[str] | None:
+    """The characters of a parsed character class; None for negation, categories such as \\w,
+    or a range wider than ``widest``."""
+    chars: set[str] = set()
     for op, value in items:
         if op is constants.LITERAL:
             chars.add(chr(value))
-        elif op is constants.RANGE and value[1] - value[0] < _MAX_CLASS:
+        elif op is constants.RANGE and value[1] - value[0] < widest:
             chars.update(chr(code) for code in range(value[0], value[1] + 1))
         elif op is constants.CATEGORY and value is constants.CATEGORY_DIGIT:
             chars.update("0123456789")  # the compact text has ASCII digits only
         else:
-            return _UNKNOWN  # negation, categories (\d, \w), wide ranges
+            return None
     return chars

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
 import ahocorasick_rs
 
+from server.core.checker.literals import literal_prefixes
 from server.core.checker.model import CheckContext, CueFamily, Rule, Violation
 from server.core.checker.normalize import BOUNDARIES, compact, deleted_positions, original_index
 from server.core.checker.offsets import astral_positions, utf16_index
+from server.core.checker.plan import EXCEPTION, SKIP, TERM, TRIGGER, Plan, Roles, build_plan
 
 _LATIN = frozenset(string.ascii_lowercase)
 EXCEPTION_REACH = 32  # characters around a hit in which its exceptions are looked for
@@ -30,18 +31,12 @@ _DEFAULT_CONTEXT = CheckContext()
 _Hit = tuple[int, int, int, str | None]
 
 
-# What one automaton pattern means, a plain tuple because the check loop unpacks it for every
-# match: (starts with a Latin letter, the rules it is a term of with the term's rewrite, the rules
-# whose regexes it triggers, the cue families it belongs to, their bit mask). A Latin start must
-# not follow a Latin letter (``sb`` is not in ``usb``); the end is not checked, since ``vx``
-# followed by the WeChat id (``vxkefu888``) is the evasion to catch.
-# Most matches are cues of one family and nothing else: for those patterns ``_cue_family`` holds
-# the family, which the loop appends without unpacking the rest.
-_Pattern = tuple[bool, tuple[tuple[int, str | None], ...], tuple[int, ...], tuple[int, ...]]
-
 # Cue hits of one check: family index → (start, end) in compact coordinates, in text order.
 Cues = dict[int, list[tuple[int, int]]]
 UNLESS_REACH = 12  # characters around a hit (within its clause) where ``unless`` cues count
+# A rule whose unless cues reach across clauses (the reason a clause before the refusal:
+# 定制的商品是按您的尺寸做的，不支持无理由退货) looks this far.
+UNLESS_REACH_ACROSS = 24
 DESPITE_REACH = 2  # a ``despite`` cue ending at most this far before a hit keeps it (加我微信)
 
 
@@ -51,18 +46,6 @@ class Trace:
 
     cues: dict[str, list[str]]  # family → the cue words found, in text order
     events: list[str]  # one line per composition or hit: fired, too far, excepted by what
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What runs for one context: the rules in force and their always-on regexes."""
-
-    active: tuple[bool, ...]
-    # The compositions of the rules in force: first family → ((second family, rule), ...).
-    pairs: dict[int, tuple[tuple[int, int], ...]]
-    patterns: tuple[tuple[int, re.Pattern[str]], ...]  # of rules without triggers: run every time
-    raw_patterns: tuple[tuple[int, re.Pattern[str]], ...]  # likewise
-    whole_reply: tuple[int, ...]  # rules that judge the reply as a whole
 
 
 class RuleSet:
@@ -88,9 +71,16 @@ class RuleSet:
         self._unless_boundaries = tuple(
             _boundary_regex(rule.across + rule.unless_across) for rule in rules
         )
+        self._unless_reach = tuple(
+            UNLESS_REACH_ACROSS if rule.unless_across else UNLESS_REACH for rule in rules
+        )
+        # Per rule: whether every match of its patterns starts with one of its triggers, so the
+        # patterns are searched from the first trigger found, not from the start of the draft.
+        self._from_trigger = tuple(_starts_with_trigger(rule) for rule in rules)
         terms: dict[str, list[tuple[int, str | None]]] = {}
         triggers: dict[str, list[int]] = {}
         cues: dict[str, list[int]] = {}
+        exceptions: dict[str, list[int]] = {}
         for index, rule in enumerate(rules):
             for term in rule.terms:
                 terms.setdefault(term.normalized, []).append(
@@ -98,30 +88,31 @@ class RuleSet:
                 )
             for trigger in rule.triggers:
                 triggers.setdefault(trigger, []).append(index)
+            for literal in rule.exception_literals:
+                exceptions.setdefault(literal, []).append(index)
         for index, family in enumerate(families):
             for cue in family.terms:
                 cues.setdefault(cue, []).append(index)
-        words = list(dict.fromkeys([*terms, *triggers, *cues]))
-        self._patterns: tuple[_Pattern, ...] = tuple(
+        words = list(dict.fromkeys([*terms, *triggers, *cues, *exceptions]))
+        # A Latin term or cue must not follow a Latin letter (``sb`` is not in ``usb``); the end is
+        # not checked, since ``vx`` followed by the WeChat id (``vxkefu888``) is the evasion to
+        # catch. A trigger only opens the gate to regexes, which check their own boundaries.
+        self._roles: tuple[Roles, ...] = tuple(
             (
-                # A trigger only opens the gate to regexes, which check their own boundaries.
                 word[0] in _LATIN and (word in terms or word in cues),
+                tuple(cues.get(word, ())),
                 tuple(terms.get(word, ())),
                 tuple(triggers.get(word, ())),
-                tuple(cues.get(word, ())),
+                tuple(exceptions.get(word, ())),
             )
             for word in words
-        )
-        self._cue_family = tuple(
-            families[0] if len(families) == 1 and not terms_ and not triggers_ and not latin else -1
-            for latin, terms_, triggers_, families in self._patterns
         )
         self._automaton = (
             ahocorasick_rs.AhoCorasick(words, implementation=ahocorasick_rs.Implementation.DFA)
             if words
             else None
         )
-        self._plans: dict[CheckContext, _Plan] = {}
+        self._plans: dict[CheckContext, Plan] = {}
         deleted_positions(compact(" "))  # build the normalisation tables now, not on a request
 
     def check(self, text: str, context: CheckContext = _DEFAULT_CONTEXT) -> list[Violation]:
@@ -138,11 +129,11 @@ class RuleSet:
         plan = self._plans.get(context) or self._plan(context)
         folded = compact(text)
         hits: list[_Hit] = []
-        triggered: set[int] = set()
+        triggered: dict[int, list[int]] = {}  # rule → where its triggers start
         cues: Cues = {}
-        active = plan.active
+        excepted: Cues = {}  # rule → spans of its exception literals
         if self._automaton is not None:
-            patterns, cue_family = self._patterns, self._cue_family
+            cue_family, roles = plan.cue_family, plan.roles
             for pattern, start, end in self._automaton.find_matches_as_indexes(
                 folded, overlapping=True
             ):
@@ -151,20 +142,34 @@ class RuleSet:
                     spans = cues.get(family)
                     if spans is None:
                         cues[family] = [(start, end)]
-                    else:
+                    elif spans[-1][1] != end:
                         spans.append((start, end))
+                    elif start < spans[-1][0]:
+                        spans[-1] = (start, end)  # 发票 after 票: one cue, the longer word
                     continue
-                latin, terms, triggers, families = patterns[pattern]
+                if family == EXCEPTION:
+                    excepted.setdefault(roles[pattern], []).append((start, end))  # type: ignore[arg-type]
+                    continue
+                if family == TERM:
+                    index, suggestion = roles[pattern]  # type: ignore[misc]
+                    hits.append((start, end, index, suggestion))
+                    continue
+                if family == TRIGGER:
+                    triggered.setdefault(roles[pattern], []).append(start)  # type: ignore[arg-type]
+                    continue
+                if family == SKIP:
+                    continue
+                latin, families, terms, triggers, exceptions = roles[pattern]  # type: ignore[misc]
                 if latin and start and folded[start - 1] in _LATIN:
                     continue
                 for family in families:
                     cues.setdefault(family, []).append((start, end))
                 for index, suggestion in terms:
-                    if active[index]:
-                        hits.append((start, end, index, suggestion))
+                    hits.append((start, end, index, suggestion))
                 for index in triggers:
-                    if active[index]:
-                        triggered.add(index)
+                    triggered.setdefault(index, []).append(start)
+                for index in exceptions:
+                    excepted.setdefault(index, []).append((start, end))
         if cues:
             pairs = plan.pairs
             for family in cues:
@@ -180,10 +185,18 @@ class RuleSet:
         raw_hits: list[_Hit] = []
         for index, regex in plan.raw_patterns:
             _add_regex_hits(raw_hits, regex, text, index)
-        for index in triggered:
+        for index, starts in triggered.items():
             rule = self.rules[index]
-            for regex in rule.patterns:
-                _add_regex_hits(hits, regex, folded, index)
+            if self._from_trigger[index]:
+                # Every match starts with a trigger: try the patterns there and nowhere else.
+                for regex in rule.patterns:
+                    for position in starts:
+                        found = regex.match(folded, position)
+                        if found is not None and found.end() > position:
+                            hits.append((position, found.end(), index, None))
+            else:
+                for regex in rule.patterns:
+                    _add_regex_hits(hits, regex, folded, index)
             for regex in rule.raw_patterns:
                 _add_regex_hits(raw_hits, regex, text, index)
         if plan.whole_reply and (core := folded.strip(BOUNDARIES)):
@@ -192,7 +205,7 @@ class RuleSet:
                     hits.append((0, len(folded), index, None))
         if not hits and not raw_hits:
             return []
-        return self._report(text, folded, hits, raw_hits, cues, trace)
+        return self._report(text, folded, hits, raw_hits, cues, excepted, trace)
 
     def _add_composition(
         self,
@@ -207,26 +220,25 @@ class RuleSet:
         """Hits of rule ``index`` where a cue of family ``first`` and one of ``second`` compose.
 
         Of all pairs, those whose span (first start to last end) fits the rule's window, cross no
-        clause boundary outside ``across``, are not one inside the other (到付 inside 货到付款
-        is not a second cue; 不开 + 开票 may overlap) and, for an ordered rule, come in the
-        listed order, become hits.
+        clause boundary outside ``across``, come, for an ordered rule, in the listed order and
+        whose cues do not lie inside a cue of the other family (到付 inside any 货到付款 is not
+        a charge; 不开 + 开票 may overlap), become hits.
         """
         rule = self.rules[index]
         window, ordered, boundaries = rule.window, rule.ordered, self._boundaries[index]
         fired = False
-        for start_a, end_a in cues[first]:
-            for start_b, end_b in cues[second]:
+        firsts, seconds = cues[first], cues[second]
+        for start_a, end_a in firsts:
+            for start_b, end_b in seconds:
                 if ordered and start_a > start_b:
                     continue
                 start = start_a if start_a < start_b else start_b
                 end = end_a if end_a > end_b else end_b
                 if end - start > window:
                     continue
-                if (start_a <= start_b and end_b <= end_a) or (
-                    start_b <= start_a and end_a <= end_b
-                ):
-                    continue
                 if boundaries is not None and boundaries.search(folded, start, end):
+                    continue
+                if _covered(seconds, start_a, end_a) or _covered(firsts, start_b, end_b):
                     continue
                 hits.append((start, end, index, None))
                 fired = True
@@ -235,32 +247,11 @@ class RuleSet:
             verdict = "composed" if fired else "too far apart, out of order or across a clause"
             trace.events.append(f"{rule.id}: {names}: {verdict}")
 
-    def _plan(self, context: CheckContext) -> _Plan:
-        active = tuple(rule.applies(context) for rule in self.rules)
-        in_force = [(index, rule) for index, rule in enumerate(self.rules) if active[index]]
-        plan = _Plan(
-            active=active,
-            pairs=_pairs(
-                (first, second, index)
-                for index, _ in in_force
-                for first, second in self._compose[index]
-            ),
-            patterns=tuple(
-                (index, regex)
-                for index, rule in in_force
-                if not rule.triggers
-                for regex in rule.patterns
-            ),
-            raw_patterns=tuple(
-                (index, regex)
-                for index, rule in in_force
-                if not rule.triggers
-                for regex in rule.raw_patterns
-            ),
-            whole_reply=tuple(
-                index for index, rule in in_force if rule.shorter_than or rule.only_chars
-            ),
+    def _plan(self, context: CheckContext) -> Plan:
+        unless = tuple(
+            unless + despite for unless, despite in zip(self._unless, self._despite, strict=True)
         )
+        plan = build_plan(self.rules, self._roles, self._compose, unless, context)
         self._plans[context] = plan
         return plan
 
@@ -271,13 +262,20 @@ class RuleSet:
         hits: list[_Hit],
         raw_hits: list[_Hit],
         cues: Cues,
+        excepted: Cues,
         trace: Trace | None,
     ) -> list[Violation]:
         kept: list[_Hit] = []
         for hit in hits:
             start, end, index, _ = hit
             rule = self.rules[index]
-            if rule.exception_gate is not None and _excepted(rule, folded, start, end):
+            literals = excepted.get(index)
+            if (
+                literals is not None
+                and _covered(literals, start, end)
+                or rule.exception_gate is not None
+                and _excepted(rule, folded, start, end)
+            ):
                 if trace is not None:
                     trace.events.append(f"{rule.id}: {folded[start:end]}: excepted (exception)")
                 continue
@@ -320,7 +318,8 @@ class RuleSet:
     def _clearing_cue(self, cues: Cues, index: int, folded: str, start: int, end: int) -> str:
         """``family:word`` of an unless cue of rule ``index`` near the hit, or "".
 
-        Near means within UNLESS_REACH characters and in the same clause as the hit (a boundary
+        Near means within UNLESS_REACH characters (UNLESS_REACH_ACROSS for a rule with
+        ``unless_across``) and in the same clause as the hit (a boundary
         in the rule's ``across`` or ``unless_across`` does not end it). A ``despite`` cue just
         before the hit (``加我`` before ``微信``) keeps it whatever follows.
         """
@@ -330,9 +329,10 @@ class RuleSet:
                     folded, cue_end, start
                 ):
                     return ""
+        reach = self._unless_reach[index]
         for family in self._unless[index]:
             for cue_start, cue_end in cues.get(family, ()):
-                if cue_end < start - UNLESS_REACH or cue_start > end + UNLESS_REACH:
+                if cue_end < start - reach or cue_start > end + reach:
                     continue
                 boundaries = self._unless_boundaries[index]
                 if boundaries is None or not boundaries.search(
@@ -369,14 +369,24 @@ class RuleSet:
         return chosen
 
 
-def _pairs(
-    compositions: Iterable[tuple[int, int, int]],
-) -> dict[int, tuple[tuple[int, int], ...]]:
-    """(first, second, rule) triples filed under their first family."""
-    filed: dict[int, list[tuple[int, int]]] = {}
-    for first, second, index in compositions:
-        filed.setdefault(first, []).append((second, index))
-    return {first: tuple(seconds) for first, seconds in filed.items()}
+def _covered(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether one of ``spans`` covers ``start:end`` (an exception literal, a longer cue)."""
+    # A loop, not any() over a generator: this runs for most hits, and the generator doubles it.
+    for low, high in spans:  # noqa: SIM110
+        if low <= start and end <= high:
+            return True
+    return False
+
+
+def _starts_with_trigger(rule: Rule) -> bool:
+    """Whether every match of the rule's patterns starts with one of its triggers."""
+    if not rule.triggers or not rule.patterns:
+        return False
+    for regex in rule.patterns:
+        prefixes = literal_prefixes(regex.pattern)
+        if prefixes is None or not all(prefix.startswith(rule.triggers) for prefix in prefixes):
+            return False
+    return True
 
 
 def _boundary_regex(across: str) -> re.Pattern[str] | None:
@@ -386,10 +396,13 @@ def _boundary_regex(across: str) -> re.Pattern[str] | None:
 
 
 def _add_regex_hits(hits: list[_Hit], regex: re.Pattern[str], text: str, rule: int) -> None:
-    for match in regex.finditer(text):
-        start, end = match.span()
+    # search, not finditer: most drafts hold no match, and a failed search costs a third less.
+    found = regex.search(text)
+    while found is not None:
+        start, end = found.span()
         if end > start:
             hits.append((start, end, rule, None))
+        found = regex.search(text, end if end > start else end + 1)
 
 
 def _whole_reply_breaks(rule: Rule, core: str) -> bool:

@@ -96,10 +96,14 @@ class Rule:
     triggers: tuple[str, ...] = ()  # normalised; (raw) patterns run only when one occurs
     exceptions: tuple[str, ...] = ()  # normalised terms
     exception_patterns: tuple[re.Pattern[str], ...] = ()
-    # The exceptions and exception patterns in one regex: alternative i captures as group i + 1
-    # in a lookahead, so one match finds every exception starting at a position; the gate is
-    # their plain alternation, which the regex engine can search fast (a pattern opening with a
-    # lookahead gets no first-character scan) to find the positions worth matching.
+    # The exception terms and every exception pattern that spells out to a few strings
+    # (``literals.literal_strings``): terms of the shared automaton, tried by comparing spans.
+    exception_literals: tuple[str, ...] = ()
+    # The exception patterns left (lookarounds, open repeats, wide classes) in one regex:
+    # alternative i captures as group i + 1 in a lookahead, so one match finds every exception
+    # starting at a position; the gate is their plain alternation, which the regex engine can
+    # search fast (a pattern opening with a lookahead gets no first-character scan) to find the
+    # positions worth matching.
     exception_regex: re.Pattern[str] | None = None
     exception_gate: re.Pattern[str] | None = None
     # When every exception's first characters are known: a class finding them, and for each

@@ -13,6 +13,7 @@ from typing import TypeVar
 import yaml
 
 from server.core.checker.firstchars import char_class, first_chars, max_width
+from server.core.checker.literals import literal_strings
 from server.core.checker.model import (
     CATEGORIES,
     CONDITIONS,
@@ -222,8 +223,18 @@ class _Pack:
             lambda n: self.each(n, "exception_patterns", exception_pattern),
             no_patterns,
         )
-        gate = _gate(exceptions, exception_patterns)
-        by_char = _by_first_char(exceptions, exception_patterns)
+        # Exceptions that spell out to a few strings are automaton terms; the rest stay regexes.
+        literals = list(exceptions)
+        regexes_left = []
+        for pattern in exception_patterns:
+            spelled = literal_strings(pattern.pattern)
+            if spelled is None:
+                regexes_left.append(pattern)
+            else:
+                literals += spelled
+        left = tuple(regexes_left)
+        gate = _gate((), left)
+        by_char = _by_first_char((), left)
         rule = Rule(
             id=rule_id,
             category=self.choice(fields["category"][1], "category", CATEGORIES),
@@ -239,7 +250,8 @@ class _Pack:
             triggers=normalized("triggers"),
             exceptions=exceptions,
             exception_patterns=exception_patterns,
-            exception_regex=_joined(exceptions, exception_patterns),
+            exception_literals=tuple(dict.fromkeys(literals)),
+            exception_regex=_joined((), left),
             exception_gate=gate,
             exception_first=char_class(frozenset(by_char)) if by_char else None,
             exception_by_char=by_char,
