@@ -2,8 +2,8 @@
 
 :func:`fold` is a single ``str.translate`` over a table that maps each character, on its own, to
 its NFKC compatibility form (full-width letters, digits and punctuation → ASCII), lower case, then
-simplified (OpenCC's traditional → simplified characters: the table the checker's normaliser
-builds, :func:`server.core.checker.normalize._simplified_cjk`: one definition, imported).
+simplified (OpenCC's traditional → simplified characters from
+:func:`server.core.simplified.simplified_cjk`, the table the checker's normaliser uses too).
 Nothing is deleted: the suggester's cleaning decides what to drop.
 
 Character by character, not phrase by phrase: OpenCC's phrase table (瞭解 → 了解, 藉口 → 借口,
@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
-from server.core.checker.normalize import _simplified_cjk
+from server.core.simplified import simplified_cjk
 
 # The basic multilingual plane; a code point past it (emoji, CJK extension B) is left as it is
 # (str.translate maps a character whose lookup raises IndexError to itself).
@@ -28,7 +28,7 @@ _TABLE_SIZE = 0x10000
 @cache
 def fold_table() -> Sequence[int | str]:
     """The table :func:`fold` translates with; built once per process (~0.1 s)."""
-    simplified = _simplified_cjk()
+    simplified = simplified_cjk()
     table: list[int | str] = list(range(_TABLE_SIZE))
     for code in range(_TABLE_SIZE):
         char = chr(code)

@@ -29,12 +29,11 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from functools import cache
 
-import opencc
+from server.core.simplified import simplified_cjk
 
 # Clause boundaries survive normalisation (after folding full-width forms to ASCII).
 BOUNDARIES = ",。!?;%"
 _EMOJI_FIRST, _TABLE_SIZE = 0x1F000, 0x1FC00  # the emoji and symbol blocks end the table
-_CJK_FIRST, _CJK_END = 0x3400, 0xA000
 _NUMERALS = {
     "〇": "0",
     "零": "0",
@@ -67,23 +66,6 @@ _DELETED_CATEGORIES = frozenset(
 TranslateTable = Sequence[int | str | None]
 
 
-def _simplified_cjk() -> dict[str, str]:
-    """Traditional → simplified for each CJK character, from one OpenCC call over the blocks.
-
-    OpenCC converts phrases, but code-point order forms no phrase, so the output has the same
-    length; we check that rather than trust it.
-    """
-    block = "".join(map(chr, range(_CJK_FIRST, _CJK_END))) + "".join(
-        map(chr, range(0xF900, 0xFB00))
-    )
-    converted = opencc.OpenCC("t2s").convert(block)
-    if len(converted) != len(block):  # pragma: no cover - guards an OpenCC upgrade
-        converted = "".join(opencc.OpenCC("t2s").convert(char) or char for char in block)
-    return {
-        old: new for old, new in zip(block, converted, strict=True) if old != new and len(new) == 1
-    }
-
-
 def _fold(char: str, simplified: dict[str, str]) -> str | None:
     """The compact form of one character: one character, or None to delete it."""
     folded = simplified.get(char, char)
@@ -108,7 +90,7 @@ def _fold(char: str, simplified: dict[str, str]) -> str | None:
 @cache
 def translate_table() -> TranslateTable:
     """The table ``compact`` translates with; built once per process (about 0.3 s)."""
-    simplified = _simplified_cjk()
+    simplified = simplified_cjk()
     table: list[int | str | None] = list(range(_TABLE_SIZE))
     for code in range(0x10000):
         char = chr(code)
