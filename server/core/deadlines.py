@@ -49,23 +49,31 @@ class Deadlines:
     def __init__(self, due_s: Mapping[str, float]) -> None:
         self.due_s = dict(due_s)
         self.open: dict[tuple[str, str], Clock] = {}
+        # (kind, key) of every clock opened or closed since the caller last cleared it: what the
+        # runtime stores (an open one saved, a closed one deleted).
+        self.changed: set[tuple[str, str]] = set()
         self._heap: list[tuple[float, str, str]] = []
 
-    def start(self, kind: str, key: str, agent: str, at: float) -> Clock:
-        """Start (or keep) the clock: a second start while one runs keeps the first due time."""
-        running = self.open.get((kind, key))
-        if running is not None:
-            return running
+    def start(self, kind: str, key: str, agent: str, at: float) -> Clock | None:
+        """Start the clock; None when one runs already (a second start keeps the first due time)."""
+        if (kind, key) in self.open:
+            return None
         clock = Clock(kind, key, agent, at, at + self.due_s[kind])
-        self.open[(kind, key)] = clock
-        heapq.heappush(self._heap, (clock.due_at, kind, key))
+        self.restore(clock)
+        self.changed.add((kind, key))
         return clock
+
+    def restore(self, clock: Clock) -> None:
+        """Open a clock as it was (started before a restart), due when it was due."""
+        self.open[(clock.kind, clock.key)] = clock
+        heapq.heappush(self._heap, (clock.due_at, clock.kind, clock.key))
 
     def done(self, kind: str, key: str, at: float) -> Outcome | None:
         """The done event: met if it came by the due time (inclusive); None if no clock ran."""
         clock = self.open.pop((kind, key), None)
         if clock is None:
             return None
+        self.changed.add((kind, key))
         return Outcome(clock, at <= clock.due_at, at)
 
     def advance(self, now: float) -> list[Outcome]:
@@ -77,6 +85,7 @@ class Deadlines:
             if clock is None or clock.due_at != due_at:
                 continue  # done already, or restarted (a stale heap entry)
             del self.open[(kind, key)]
+            self.changed.add((kind, key))
             missed.append(Outcome(clock, False, due_at))
         return missed
 
@@ -187,6 +196,17 @@ class IdleWatch:
         span = self._ended(state, at) if state.online else None
         state.online, state.alerted = False, False
         return span
+
+    def next_wake(self) -> float | None:
+        """When the next alert is due: an online agent with buyers waiting, not yet alerted."""
+        return min(
+            (
+                state.last_active + self.after_s
+                for state in self.agents.values()
+                if state.online and state.waiting and not state.alerted
+            ),
+            default=None,
+        )
 
     def advance(self, now: float) -> list[IdleAlert]:
         alerts = []

@@ -46,7 +46,8 @@ def test_each_deadline_met_at_its_due_time_and_missed_just_after(kind, due_s):
 def test_a_second_start_keeps_the_first_due_time_and_missed_come_in_due_order():
     book = clocks()
     first = book.start("refund", "c1", "alice", T0)
-    assert book.start("refund", "c1", "alice", T0 + 500) is first
+    assert book.start("refund", "c1", "alice", T0 + 500) is None  # first still runs
+    assert book.open[("refund", "c1")] is first
     promise = book.start("wait_promise", "c1", "alice", T0 + 100)
     order = book.start("order_confirm", "c2", "bob", T0)
     missed = book.advance(T0 + 3600)

@@ -90,6 +90,9 @@ class Ledger:
             key=lambda pair: pair[1].over_s,
         )
         self._items: dict[tuple[str, str], dict[str, Item]] = defaultdict(dict)
+        # (month, agent, rule) of every item counted since the caller last cleared it: what the
+        # runtime stores (write-behind) and whose month it pushes to the agent's panel.
+        self.changed: set[tuple[str, str, str]] = set()
 
     def month_of(self, ts: float) -> str:
         return datetime.fromtimestamp(ts, self.zone).strftime("%Y-%m")
@@ -147,7 +150,25 @@ class Ledger:
             item.yuan += rule.yuan
 
     def _item(self, agent: str, at: float, rule: str) -> Item:
-        return self._items[(self.month_of(at), agent)].setdefault(rule, Item())
+        month = self.month_of(at)
+        self.changed.add((month, agent, rule))
+        return self._items[(month, agent)].setdefault(rule, Item())
+
+    def rows(self, month: str, agent: str, rule: str) -> tuple[int, int, int]:
+        """One item as ``(count, yuan, points)``, what the store keeps of it."""
+        item = self._items[(month, agent)][rule]
+        return (item.count, item.yuan, item.points)
+
+    def restore(
+        self, month: str, agent: str, rule: str, count: int, yuan: int, points: int
+    ) -> None:
+        """Put back an item as stored before a restart (not marked changed)."""
+        self._items[(month, agent)][rule] = Item(count, yuan, points)
+
+    def forget_months_before(self, month: str) -> None:
+        """Drop older months from memory (the store keeps them), so the ledger does not grow."""
+        for key in [key for key in self._items if key[0] < month]:
+            del self._items[key]
 
     def report(self, month: str, agent: str | None = None) -> dict[str, Any]:
         """``{"month", "agents": [{"agent", "yuan", "points", "items", "next", "text"}], "shop"}``.
