@@ -25,6 +25,7 @@ from server.core.nudgebook import Nudge, NudgeBook
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus
 from server.core.overrides import Overrides
 from server.core.tracker import (
+    Abandoned,
     Conversation,
     Effect,
     Limits,
@@ -32,7 +33,7 @@ from server.core.tracker import (
     Tracker,
 )
 from server.core.world import ShopWorld
-from server.errors import BadField, KefuError, ProtocolError
+from server.errors import BadField, CheckUnavailable, KefuError, ProtocolError
 from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.assist import Assist
 from server.runtime.audit import AuditTrail
@@ -43,6 +44,7 @@ from server.runtime.writebehind import WriteBehind
 if TYPE_CHECKING:
     from server.runtime.cluster import Cluster
 from server.runtime.metrics import Metrics
+from server.runtime.penalties import PenaltyDesk
 from server.runtime.registry import Peer, Registry
 from server.runtime.scheduler import Scheduler
 from server.runtime.shopview import ShopView
@@ -56,6 +58,7 @@ Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # every clock and KPI change, ("audit", AuditRecord) for every flagged check and override,
 # ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
+
 
 class Service:
     def __init__(
@@ -89,7 +92,11 @@ class Service:
         self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
         self.writes = WriteBehind(store, clock, self.sweep)
         self.audit = AuditTrail(store, clock, self.notify)
-        self.view = ShopView(config, self.tracker, self.nudges, store, self._owns, clock)
+        self.penalties = PenaltyDesk(config, self.tracker, self.registry, store, clock, self.notify)
+        self.writes.also.append(self.penalties.flush)
+        self.view = ShopView(
+            config, self.tracker, self.nudges, self.penalties, store, self._owns, clock
+        )
         self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.observers: list[Observer] = []
@@ -133,6 +140,7 @@ class Service:
         orders = await self.store.load_orders(now, shop)
         nudges = await self.store.load_open_nudges(shop)
         self.nudges.restore(orders, nudges)
+        await self.penalties.load(shop, now)
         return conversations, nudges
 
     async def adopt(self, shop: str) -> None:
@@ -145,6 +153,7 @@ class Service:
         self.flush()
         self.tracker.forget(shop)
         self.nudges.forget(shop)
+        self.penalties.forget(shop)
         for peer in self.registry.forget_shop(shop):
             peer.drop(1012, "shop moved to another process; reconnect")
 
@@ -168,6 +177,10 @@ class Service:
             self.notify("effect", effect)
             if isinstance(effect, Push):
                 self.registry.push(effect.shop, effect.agent, effect.frame)
+            elif isinstance(effect, Abandoned):
+                self.penalties.abandoned(
+                    effect.shop, effect.agent, effect.round_started_at, effect.at
+                )
             else:
                 self.writes.take(effect)
 
@@ -179,6 +192,7 @@ class Service:
         self.complaints.sweep(now)
         self.overrides.sweep(now)
         self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
+        self.penalties.sweep(now)
 
     def _owns(self, shop: str) -> bool:
         return self.cluster is None or self.cluster.owns(shop)
@@ -187,12 +201,13 @@ class Service:
         self.notify("order", (shop, order))
 
     def _next_wake(self) -> float | None:
-        wakes = [w for w in (self.tracker.next_wake(), self.nudges.next_wake()) if w is not None]
-        return min(wakes, default=None)
+        wakes = (self.tracker.next_wake(), self.nudges.next_wake(), self.penalties.next_wake())
+        return min((w for w in wakes if w is not None), default=None)
 
     def _on_time(self, now: float) -> None:
         self.apply(self.tracker.advance(now))
         self.delivery.apply(self.nudges.advance(now, self.world))
+        self.penalties.advance(now)
 
     # --- session ----------------------------------------------------------------------------
 
@@ -219,6 +234,8 @@ class Service:
         now = self.clock()
         connected = self.nudges.agent_connected(session.shop, session.agent, now, self.world)
         self.delivery.apply(connected)
+        self.penalties.online(session.shop, session.agent, now)
+        self.scheduler.poke()
 
     async def on_state(self, session: Peer, message: dict[str, Any]) -> None:
         """A page of the state: the one after the cursor ``after`` (a ``next`` it was sent)."""
@@ -240,6 +257,9 @@ class Service:
     def detach(self, session: Peer) -> None:
         self.registry.detach(session)
         self.adapter_health.forget(session.id)
+        channel = self.registry.channels.get((session.shop, session.agent))
+        if channel is None or not channel.sessions:
+            self.penalties.offline(session.shop, session.agent, self.clock())
 
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
@@ -292,18 +312,23 @@ class Service:
             first = not known
             not_before = history_hold(ts, self.clock())
             self.apply(self.tracker.buyer_message(*args, not_before))
+            self.penalties.buyer_line(
+                session.shop, message["conversation"], session.agent, message["text"], ts
+            )
             self.complaints.buyer_line(session.shop, message["conversation"], message["text"], ts)
             self.assist.learning.buyer_line(session.shop, message["conversation"], message["text"])
             items = self.assist.suggest(session, message, first)
             frame = protocol.suggestions(message["conversation"], message.get("id"), items)
             self.registry.reply(session, frame)
         else:
+            conv = self.tracker.conversations.get((session.shop, message["conversation"]))
+            started = conv.round_started_at if conv is not None else None  # the round it ends
             self.apply(
                 self.tracker.agent_message(*args, message["text"], bool(message.get("auto")))
             )
             if not message.get("auto"):
                 self.nudges.conversation_answered(session.shop, message["conversation"], ts)
-                self._record_override(session, message, ts)
+                self._count_line(session, message, ts, started)
                 learning = self.assist.learning
                 learning.agent_reply(session.shop, message["conversation"], message["text"])
             self._ack(session, message)
@@ -337,11 +362,14 @@ class Service:
         """Take an order event this process owns (the cluster hands them over here too)."""
         changed = await self.delivery.take_order(event)
         if changed:
+            ts = event.ts if event.ts is not None else self.clock()
+            self.penalties.order(event.shop, event.order, event.conversation, event.status, ts)
             self.scheduler.poke()
         return changed
 
     async def on_nudge_ack(self, session: Peer, message: dict[str, Any]) -> None:
         await self.delivery.ack(session.shop, session.agent, message)
+        self.penalties.active(session.shop, session.agent, self.clock())
         self.scheduler.poke()
         self._ack(session, message)
 
@@ -355,14 +383,41 @@ class Service:
             self.audit.record(session, "check", message.get("conversation"), text, violations)
             key = (session.shop, session.agent, message.get("conversation") or "")
             self.overrides.flag(key, self.clock(), text, violations)
+        self.penalties.active(session.shop, session.agent, self.clock())
         self.registry.reply(session, protocol.check_result(message.get("id"), violations))
 
-    def _record_override(self, session: Peer, message: dict[str, Any], ts: float) -> None:
+    def _count_line(
+        self, session: Peer, message: dict[str, Any], ts: float, started: float | None
+    ) -> None:
+        """A human line reached the buyer: audit an override, and give the shop's ledger the
+        line's wait and its verdict (the flagged check it overrode, else the line checked as
+        sent, as ``kefu qa`` checks every line; a draft fixed after its check never counts)."""
         key = (session.shop, session.agent, message["conversation"])
-        overridden = self.overrides.sent(key, message["text"], ts)
+        text = message["text"]
+        overridden = self.overrides.sent(key, text, ts)
         if overridden is not None:
-            draft = message["text"].strip()
-            self.audit.record(session, "override", message["conversation"], draft, overridden)
+            self.audit.record(
+                session, "override", message["conversation"], text.strip(), overridden
+            )
+            violations = overridden
+        else:
+            try:
+                context = self.assist.check_context(session.shop, session.platform, message)
+                violations = self.assist.check(text, context)
+            except CheckUnavailable:
+                violations = []  # logged by the checker; the wait still counts
+        self.penalties.active(session.shop, session.agent, ts)
+        self.penalties.agent_line(
+            session.shop,
+            message["conversation"],
+            session.agent,
+            text,
+            ts,
+            platform=session.platform,
+            round_started_at=started,
+            violations=tuple((v.rule, v.category) for v in violations),
+            overridden=overridden is not None,
+        )
 
     def library_failed(self, error: KefuError | None) -> None:
         self.library_error = error
@@ -392,6 +447,7 @@ class Service:
 
     async def on_focus(self, session: Peer, message: dict[str, Any]) -> None:
         session.focus = message["conversation"]
+        self.penalties.active(session.shop, session.agent, self.clock())
         self._ack(session, message)
 
     async def on_suggestion_used(self, session: Peer, message: dict[str, Any]) -> None:
@@ -399,6 +455,7 @@ class Service:
         counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
         self.assist.learning.phrase_used(session.shop, message["conversation"], message["phrase"])
         await self.store.add_usage(session.shop, message["phrase"])
+        self.penalties.active(session.shop, session.agent, self.clock())
         self._ack(session, message)
 
     async def on_ping(self, session: Peer, message: dict[str, Any]) -> None:
@@ -411,4 +468,3 @@ class Service:
     def error(self, session: Peer, exc: KefuError, ref: Any = None) -> None:
         self.metrics.errors.labels(exc.code).inc()
         self.registry.reply(session, protocol.error(exc, ref))
-

@@ -13,6 +13,7 @@ from server.core.kpi import KpiDay
 from server.core.nudgebook import NudgeBook
 from server.core.nudges import daily_outcomes
 from server.core.tracker import Tracker
+from server.runtime.penalties import PenaltyDesk
 from server.runtime.registry import Peer
 from server.settings import Config
 from server.storage import Store
@@ -24,6 +25,7 @@ class ShopView:
         config: Config,
         tracker: Tracker,
         nudges: NudgeBook,
+        penalties: PenaltyDesk,
         store: Store,
         owns: Callable[[str], bool],
         clock: Callable[[], float],
@@ -31,6 +33,7 @@ class ShopView:
         self.config = config
         self.tracker = tracker
         self.nudges = nudges
+        self.penalties = penalties
         self.store = store
         self.owns = owns  # whether this process holds the shop's live state (always, alone)
         self.clock = clock
@@ -57,6 +60,7 @@ class ShopView:
         last = chosen[page - 1] if len(chosen) > page else None
         nudges = self.nudges.delivered_to(session.shop, session.agent)
         kpi = tracker.kpi_today(session.shop, session.agent, now)
+        month = self.penalties.month_of(now)
         return {
             "type": "state",
             "conversations": conversations,
@@ -65,6 +69,7 @@ class ShopView:
             "nudges": [self.nudges.frame(nudge) for nudge in nudges[:page]],
             "nudges_total": len(nudges),
             "kpi": kpi.report(self.config.target_rate),
+            "penalties": self.penalties.month_row(session.shop, session.agent, month),
         }
 
     async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:

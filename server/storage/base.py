@@ -113,8 +113,8 @@ class Store(abc.ABC):
         """Upsert ledger items (each replaces the stored item of its shop, month, agent, rule)."""
 
     @abc.abstractmethod
-    async def load_ledger(self, shop: str, month: str) -> list[LedgerItem]:
-        """A shop's items of one month, by agent then rule."""
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
+        """The items of one month (of ``shop`` if given), by shop, agent, rule."""
 
     @abc.abstractmethod
     def save_deadlines(

@@ -80,8 +80,12 @@ class MemoryStore(Store):
             self.ledger[(item.shop, item.month, item.agent, item.rule)] = item
         return WRITTEN
 
-    async def load_ledger(self, shop: str, month: str) -> list[LedgerItem]:
-        return [item for key, item in sorted(self.ledger.items()) if key[:2] == (shop, month)]
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
+        return [
+            item
+            for (s, m, *_), item in sorted(self.ledger.items())
+            if m == month and shop in (None, s)
+        ]
 
     def save_deadlines(
         self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]

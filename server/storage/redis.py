@@ -279,15 +279,15 @@ class RedisStore(Store):
             )
         )
 
-    async def load_ledger(self, shop: str, month: str) -> list[LedgerItem]:
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
         async with self._reading() as redis:
             records = cast(dict[bytes, bytes], await redis.hgetall(LEDGER + month))
         items = []
         for field, raw in records.items():
             item_shop, agent, rule = orjson.loads(field)
-            if item_shop == shop:
-                items.append(LedgerItem(shop, month, agent, rule, *orjson.loads(raw)))
-        return sorted(items, key=lambda i: (i.agent, i.rule))
+            if shop in (None, item_shop):
+                items.append(LedgerItem(item_shop, month, agent, rule, *orjson.loads(raw)))
+        return sorted(items, key=lambda i: (i.shop, i.agent, i.rule))
 
     def save_deadlines(
         self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]

@@ -397,11 +397,11 @@ class SQLiteStore(Store):
 
         return self._submit(operation)
 
-    async def load_ledger(self, shop: str, month: str) -> list[LedgerItem]:
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
         rows = await self._read(
             "SELECT shop, month, agent, rule, count, yuan, points FROM ledger "
-            "WHERE shop = ? AND month = ? ORDER BY agent, rule",
-            (shop, month),
+            "WHERE month = ? AND (? IS NULL OR shop = ?) ORDER BY shop, agent, rule",
+            (month, shop, shop),
         )
         return [LedgerItem(*row) for row in rows]
 

@@ -222,6 +222,11 @@ async def test_ledger_items_upsert_and_load_by_shop_and_month(store, make_store)
         LedgerItem("s2", "2026-04", "bob", "privacy", 1, 0, 6)
     ]
     assert await store.load_ledger("s1", "2026-03") == []
+    assert [(i.shop, i.agent) for i in await store.load_ledger(None, "2026-04")] == [
+        ("s1", "alice"),
+        ("s1", "bob"),
+        ("s2", "bob"),
+    ]
     await store.close()
 
 

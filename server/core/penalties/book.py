@@ -24,8 +24,8 @@ from server.core.deadlines import (
 from server.core.penalties.ledger import Idle, Ledger, Missed, Verdict, Wait
 from server.core.penalties.rules import PenaltyRules
 
-# Who is fined for a missed deadline: (kind, key) -> agent; by default whoever started it.
-Holder = Callable[[str, str], str]
+# Who is fined for a missed deadline: (kind, key) -> agent, or None for whoever started it.
+Holder = Callable[[str, str], str | None]
 # What a call did to the deadline clocks, for the runtime to push: a clock started, or one
 # ended (met, or a late done).
 Change = Clock | Outcome
@@ -124,7 +124,7 @@ class ShopBook:
         missed = self.clocks.advance(now)
         for outcome in missed:
             clock = outcome.clock
-            agent = holder(clock.kind, clock.key) if holder is not None else clock.agent
+            agent = (holder(clock.kind, clock.key) if holder is not None else None) or clock.agent
             self.ledger.record(Missed(agent, outcome.at, clock.kind))
         return missed, self.idle.advance(now)
 

@@ -182,27 +182,32 @@ class Ledger:
         for (row_month, name), items in sorted(self._items.items()):
             if row_month != month:
                 continue
-            yuan = sum(i.yuan for i in items.values())
-            points = sum(i.points for i in items.values())
-            shop_yuan += yuan
-            shop_points += points
-            if agent is not None and name != agent:
-                continue
-            nxt = self.next_fine(items)
-            rows.append(
-                {
-                    "agent": name,
-                    "yuan": yuan,
-                    "points": points,
-                    "items": [
-                        {"rule": rule, "count": i.count, "yuan": i.yuan, "points": i.points}
-                        for rule, i in sorted(items.items(), key=lambda kv: _order(kv[0]))
-                    ],
-                    "next": nxt,
-                    "text": next_text(yuan, points, nxt),
-                }
-            )
+            row = self._row(name, items)
+            shop_yuan += row["yuan"]
+            shop_points += row["points"]
+            if agent is None or name == agent:
+                rows.append(row)
         return {"month": month, "agents": rows, "shop": self._shop(shop_yuan, shop_points)}
+
+    def row(self, month: str, agent: str) -> dict[str, Any]:
+        """One agent's month, counted or not yet (the panel's line from the first day)."""
+        return self._row(agent, self._items.get((month, agent), {}))
+
+    def _row(self, agent: str, items: dict[str, Item]) -> dict[str, Any]:
+        yuan = sum(i.yuan for i in items.values())
+        points = sum(i.points for i in items.values())
+        nxt = self.next_fine(items)
+        return {
+            "agent": agent,
+            "yuan": yuan,
+            "points": points,
+            "items": [
+                {"rule": rule, "count": i.count, "yuan": i.yuan, "points": i.points}
+                for rule, i in sorted(items.items(), key=lambda kv: _order(kv[0]))
+            ],
+            "next": nxt,
+            "text": next_text(yuan, points, nxt),
+        }
 
     def next_fine(self, items: dict[str, Item]) -> dict[str, Any] | None:
         """The counted rule nearest its fine: ``{"rule", "remaining", "yuan", "over_s"}``."""
