@@ -31,6 +31,7 @@ class Session(Protocol):
     agent: str
     shop: str
 
+
 QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
 
 _JSON_TYPE_NAMES = {

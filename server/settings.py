@@ -360,7 +360,6 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-
 @dataclass(frozen=True, slots=True)
 class Config:
     """The settings in force, parsed and frozen."""

@@ -161,7 +161,14 @@ class _Agent:
     online: bool = False
     last_active: float = 0.0
     waiting: int = 0
+    waiting_since: float = 0.0  # when buyers began waiting (the count went above 0)
     alerted: bool = False
+
+    @property
+    def idle_since(self) -> float:
+        """Idle counts from the last activity or from when buyers began waiting, the later:
+        an agent away overnight with nobody waiting was not 空挂 before the first buyer came."""
+        return max(self.last_active, self.waiting_since)
 
 
 class IdleWatch:
@@ -181,8 +188,12 @@ class IdleWatch:
         if not state.online:
             state.online, state.last_active, state.alerted = True, at, False
 
-    def waiting(self, agent: str, count: int) -> None:
-        self.agents.setdefault(agent, _Agent()).waiting = count
+    def waiting(self, agent: str, count: int, at: float) -> None:
+        """How many buyers wait for the agent, as of ``at``."""
+        state = self.agents.setdefault(agent, _Agent())
+        if count and not state.waiting:
+            state.waiting_since = at
+        state.waiting = count
 
     def active(self, agent: str, at: float) -> float | None:
         """The agent did something; the idle span it ends, in seconds, if one was alerted."""
@@ -201,7 +212,7 @@ class IdleWatch:
         """When the next alert is due: an online agent with buyers waiting, not yet alerted."""
         return min(
             (
-                state.last_active + self.after_s
+                state.idle_since + self.after_s
                 for state in self.agents.values()
                 if state.online and state.waiting and not state.alerted
             ),
@@ -211,12 +222,12 @@ class IdleWatch:
     def advance(self, now: float) -> list[IdleAlert]:
         alerts = []
         for agent, state in self.agents.items():
-            due = state.last_active + self.after_s
+            due = state.idle_since + self.after_s
             if state.online and state.waiting and not state.alerted and due <= now:
                 state.alerted = True
-                alerts.append(IdleAlert(agent, state.last_active, due, state.waiting))
+                alerts.append(IdleAlert(agent, state.idle_since, due, state.waiting))
         return alerts
 
     @staticmethod
     def _ended(state: _Agent, at: float) -> float | None:
-        return at - state.last_active if state.alerted else None
+        return at - state.idle_since if state.alerted else None

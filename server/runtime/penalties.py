@@ -18,12 +18,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server import protocol
+from server.core.checker import Violation
 from server.core.deadlines import Clock, IdleAlert
 from server.core.penalties import ShopBook
 from server.core.penalties.book import Change
 from server.core.penalties.rules import DEADLINE_RULES
 from server.core.tracker import Tracker
-from server.runtime.registry import Registry
+from server.errors import CheckUnavailable
+from server.runtime.assist import Assist
+from server.runtime.registry import Peer, Registry
 from server.settings import Config
 from server.storage import LedgerItem, Store
 
@@ -34,6 +37,7 @@ class PenaltyDesk:
         config: Config,
         tracker: Tracker,
         registry: Registry,
+        assist: Assist,
         store: Store,
         clock: Callable[[], float],
         notify: Callable[[str, Any], None],
@@ -41,6 +45,7 @@ class PenaltyDesk:
         self.config = config
         self.tracker = tracker
         self.registry = registry
+        self.assist = assist  # checks a sent line no final check flagged
         self.store = store
         self.clock = clock
         self.notify = notify  # live views are told ("penalties", shop) and ("idle", shop)
@@ -69,34 +74,44 @@ class PenaltyDesk:
 
     def buyer_line(self, shop: str, conversation: str, agent: str, text: str, ts: float) -> None:
         book = self.book(shop)
-        book.idle.waiting(agent, self.tracker.waiting_count(shop, agent))
+        book.idle.waiting(agent, self.tracker.waiting_count(shop, agent), ts)
         self._after(shop, book.buyer_line(conversation, agent, text, ts))
 
     def agent_line(
         self,
-        shop: str,
-        conversation: str,
-        agent: str,
-        text: str,
+        session: Peer,
+        message: dict[str, Any],
         ts: float,
-        *,
-        platform: str,
-        round_started_at: float | None,
-        violations: tuple[tuple[str, str], ...],
-        overridden: bool,
+        started: float | None,
+        overridden: list[Violation] | None,
     ) -> None:
+        """A human line reached the buyer: the wait it ends (``started``, the round's start read
+        before the tracker saw it) and its verdict: the flagged check it overrode, else the line
+        checked as sent, as ``kefu qa`` checks every line (a draft fixed after its check is not
+        what was sent, so it never counts)."""
+        shop, agent = session.shop, session.agent
+        if overridden is not None:
+            violations = overridden
+        else:
+            try:
+                context = self.assist.check_context(shop, session.platform, message)
+                violations = self.assist.check(message["text"], context)
+            except CheckUnavailable:
+                violations = []  # logged by the checker; the wait counts all the same
         book = self.book(shop)
+        book.agent_active(agent, ts)
+        self._idle_ended(shop, agent)
         changes = book.agent_line(
-            conversation,
+            message["conversation"],
             agent,
-            text,
+            message["text"],
             ts,
-            platform=platform,
-            round_started_at=round_started_at,
-            violations=violations,
-            outcome="overridden" if overridden else "sent",
+            platform=session.platform,
+            round_started_at=started,
+            violations=tuple((v.rule, v.category) for v in violations),
+            outcome="sent" if overridden is None else "overridden",
         )
-        book.idle.waiting(agent, self.tracker.waiting_count(shop, agent))
+        book.idle.waiting(agent, self.tracker.waiting_count(shop, agent), ts)
         self._after(shop, changes)
 
     def abandoned(self, shop: str, agent: str, round_started_at: float, at: float) -> None:
@@ -126,7 +141,7 @@ class PenaltyDesk:
     def online(self, shop: str, agent: str, ts: float) -> None:
         book = self.book(shop)
         book.idle.online(agent, ts)
-        book.idle.waiting(agent, self.tracker.waiting_count(shop, agent))
+        book.idle.waiting(agent, self.tracker.waiting_count(shop, agent), ts)
         self._after(shop, [])
 
     def active(self, shop: str, agent: str, ts: float) -> None:
@@ -159,7 +174,7 @@ class PenaltyDesk:
             del self._armed[shop]
             book = self.books[shop]
             for agent in book.idle.agents:  # the waiting counts as they are now
-                book.idle.waiting(agent, self.tracker.waiting_count(shop, agent))
+                book.idle.waiting(agent, self.tracker.waiting_count(shop, agent), now)
             missed, alerts = book.advance(now, partial(self._deadline_holder, shop))
             for outcome in missed:
                 self._push_deadline(shop, outcome.clock, "missed", outcome.at)

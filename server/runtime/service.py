@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from server import protocol
 from server.core.aftersales import Complaints
+from server.core.checker import Violation
 from server.core.learn import load_books
 from server.core.linetime import history_hold, line_time
 from server.core.nudgebook import Nudge, NudgeBook
@@ -33,7 +34,7 @@ from server.core.tracker import (
     Tracker,
 )
 from server.core.world import ShopWorld
-from server.errors import BadField, CheckUnavailable, KefuError, ProtocolError
+from server.errors import BadField, KefuError, ProtocolError
 from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.assist import Assist
 from server.runtime.audit import AuditTrail
@@ -92,12 +93,14 @@ class Service:
         self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
         self.writes = WriteBehind(store, clock, self.sweep)
         self.audit = AuditTrail(store, clock, self.notify)
-        self.penalties = PenaltyDesk(config, self.tracker, self.registry, store, clock, self.notify)
+        self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
+        self.penalties = PenaltyDesk(
+            config, self.tracker, self.registry, self.assist, store, clock, self.notify
+        )
         self.writes.also.append(self.penalties.flush)
         self.view = ShopView(
             config, self.tracker, self.nudges, self.penalties, store, self._owns, clock
         )
-        self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.observers: list[Observer] = []
         self.adapters: AdapterSet | None = None  # the page adapters served to extensions
@@ -328,7 +331,8 @@ class Service:
             )
             if not message.get("auto"):
                 self.nudges.conversation_answered(session.shop, message["conversation"], ts)
-                self._count_line(session, message, ts, started)
+                overridden = self._record_override(session, message, ts)
+                self.penalties.agent_line(session, message, ts, started, overridden)
                 learning = self.assist.learning
                 learning.agent_reply(session.shop, message["conversation"], message["text"])
             self._ack(session, message)
@@ -386,38 +390,16 @@ class Service:
         self.penalties.active(session.shop, session.agent, self.clock())
         self.registry.reply(session, protocol.check_result(message.get("id"), violations))
 
-    def _count_line(
-        self, session: Peer, message: dict[str, Any], ts: float, started: float | None
-    ) -> None:
-        """A human line reached the buyer: audit an override, and give the shop's ledger the
-        line's wait and its verdict (the flagged check it overrode, else the line checked as
-        sent, as ``kefu qa`` checks every line; a draft fixed after its check never counts)."""
+    def _record_override(
+        self, session: Peer, message: dict[str, Any], ts: float
+    ) -> list[Violation] | None:
+        """Audit a line equal to a flagged draft sent soon after; its violations, or None."""
         key = (session.shop, session.agent, message["conversation"])
-        text = message["text"]
-        overridden = self.overrides.sent(key, text, ts)
+        overridden = self.overrides.sent(key, message["text"], ts)
         if overridden is not None:
-            self.audit.record(
-                session, "override", message["conversation"], text.strip(), overridden
-            )
-            violations = overridden
-        else:
-            try:
-                context = self.assist.check_context(session.shop, session.platform, message)
-                violations = self.assist.check(text, context)
-            except CheckUnavailable:
-                violations = []  # logged by the checker; the wait still counts
-        self.penalties.active(session.shop, session.agent, ts)
-        self.penalties.agent_line(
-            session.shop,
-            message["conversation"],
-            session.agent,
-            text,
-            ts,
-            platform=session.platform,
-            round_started_at=started,
-            violations=tuple((v.rule, v.category) for v in violations),
-            overridden=overridden is not None,
-        )
+            draft = message["text"].strip()
+            self.audit.record(session, "override", message["conversation"], draft, overridden)
+        return overridden
 
     def library_failed(self, error: KefuError | None) -> None:
         self.library_error = error

@@ -12,8 +12,9 @@ from typing import Any
 from server.core.kpi import KpiDay
 from server.core.nudgebook import NudgeBook
 from server.core.nudges import daily_outcomes
+from server.core.penalties import Ledger
 from server.core.tracker import Tracker
-from server.runtime.penalties import PenaltyDesk
+from server.runtime.penalties import PenaltyDesk, previous_month
 from server.runtime.registry import Peer
 from server.settings import Config
 from server.storage import Store
@@ -92,3 +93,14 @@ class ShopView:
         outcome = daily_outcomes(fired, by_key, policy).get((shop, dt.date.fromisoformat(date)))
         nudged, paid = (outcome.nudged, outcome.paid) if outcome else (0, 0)
         return {"shop": shop, "date": date, "nudged": nudged, "paid": paid}
+
+    async def penalties_report(self, shop: str, month: str, agent: str | None) -> dict[str, Any]:
+        """A month of the shop's ledger (``GET /api/penalties``): live for this month and the
+        last when this process owns the shop, else as the store has it."""
+        kept = previous_month(self.penalties.month_of(self.clock()))
+        if self.owns(shop) and month >= kept:
+            return self.penalties.book(shop).ledger.report(month, agent)
+        ledger = Ledger(self.config.penalties, self.config.timezone)
+        for item in await self.store.load_ledger(shop, month):
+            ledger.restore(month, item.agent, item.rule, item.count, item.yuan, item.points)
+        return ledger.report(month, agent)

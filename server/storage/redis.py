@@ -272,9 +272,11 @@ class RedisStore(Store):
         return self._write(
             *(
                 (
-                    "HSET", LEDGER + i.month, _id(i.shop, i.agent, i.rule),
+                    "HSET",
+                    LEDGER + i.month,
+                    _id(i.shop, i.agent, i.rule),
                     orjson.dumps((i.count, i.yuan, i.points)),
-                )  # fmt: skip
+                )
                 for i in items
             )
         )
@@ -293,9 +295,7 @@ class RedisStore(Store):
         self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]
     ) -> Awaitable[None]:
         commands: list[Command] = [("HDEL", DEADLINES, _id(shop, *gone)) for gone in closed]
-        commands += [
-            ("HSET", DEADLINES, _id(shop, c.kind, c.key), orjson.dumps(c)) for c in opened
-        ]
+        commands += [("HSET", DEADLINES, _id(shop, c.kind, c.key), orjson.dumps(c)) for c in opened]
         return self._write(*commands)
 
     async def load_deadlines(self, shop: str | None = None) -> list[tuple[str, Clock]]:
