@@ -104,3 +104,16 @@ class ShopView:
         for item in await self.store.load_ledger(shop, month):
             ledger.restore(month, item.agent, item.rule, item.count, item.yuan, item.points)
         return ledger.report(month, agent)
+
+    def penalties_now(self, shop: str) -> dict[str, Any]:
+        """This month's ledger of a shop this process owns, for the dashboard."""
+        month = self.penalties.month_of(self.clock())
+        return self.penalties.book(shop).ledger.report(month)
+
+    def idle_alerts(self, shop: str) -> list[dict[str, Any]]:
+        """Agents idle right now (空挂): online, buyers waiting, no activity since ``since``."""
+        return [
+            {"agent": agent, "since": alert.since, "at": alert.at, "waiting": alert.waiting}
+            for (alert_shop, agent), alert in sorted(self.penalties.alerts.items())
+            if alert_shop == shop
+        ]
