@@ -152,6 +152,28 @@ def test_clicking_a_suggestion_fills_the_input(assistant: Assistant) -> None:
     expect(assistant.agent_input).to_have_value(text)
 
 
+def test_the_panel_shows_the_months_fines_the_next_one_and_a_running_deadline(
+    assistant: Assistant,
+) -> None:
+    fines = assistant.panel.locator("#penalties-text")
+    expect(fines).to_have_text("本月已罚 ¥0；再有 4 次超过 2 分钟将罚 ¥50")
+
+    assistant.buyer_says("我拍错了，想退款")
+    refund = assistant.panel.locator(f'#deadlines li[data-kind="refund"][data-key="{FIRST}"]')
+    expect(refund.locator(".what")).to_have_text("30 分钟内处理退款或售后")
+    expect(refund.locator(".left")).to_contain_text("剩余 ")
+
+    # A bare 嗯 is warned; sent anyway (a second Enter) it counts: seed 004's ¥10.
+    assistant.agent_input.fill("嗯")
+    assistant.agent_input.press("Enter")
+    expect(guard_notice(assistant).locator(".title")).to_contain_text("再按回车仍可发送")
+    assistant.agent_input.press("Enter")
+
+    expect(assistant.agent_lines()).to_have_text(["嗯"])
+    expect(refund).to_have_count(0)  # answered in time: met
+    expect(fines).to_have_text("本月已罚 ¥10；再有 4 次超过 2 分钟将罚 ¥50")
+
+
 def test_an_unpaid_order_shows_a_nudge_that_an_ack_removes(assistant: Assistant) -> None:
     assistant.demo.locator("button[name=place-order]").click()
     order = assistant.demo.locator(".order-card").get_attribute("data-order")
