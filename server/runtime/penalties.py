@@ -238,17 +238,16 @@ class PenaltyDesk:
 
     def flush(self) -> None:
         """Queue the writes of every ledger item and deadline clock changed since the last."""
-        for shop, keys in self._ledger_dirty.items():
+        for shop, items in self._ledger_dirty.items():
             ledger = self.books[shop].ledger
-            items = [
-                LedgerItem(shop, month, agent, rule, *ledger.rows(month, agent, rule))
-                for month, agent, rule in sorted(keys)
-            ]
-            self.store.save_ledger(items)
-        for shop, keys in self._clocks_dirty.items():
+            rows = [(item, ledger.rows(*item)) for item in sorted(items)]
+            saved = [LedgerItem(shop, *item, *row) for item, row in rows if row is not None]
+            if saved:
+                self.store.save_ledger(saved)
+        for shop, clocks in self._clocks_dirty.items():
             open_clocks = self.books[shop].clocks.open
-            opened = [open_clocks[key] for key in sorted(keys) if key in open_clocks]
-            closed = [key for key in sorted(keys) if key not in open_clocks]
+            opened = [open_clocks[key] for key in sorted(clocks) if key in open_clocks]
+            closed = [key for key in sorted(clocks) if key not in open_clocks]
             self.store.save_deadlines(shop, opened, closed)
         self._ledger_dirty.clear()
         self._clocks_dirty.clear()

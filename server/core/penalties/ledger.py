@@ -154,10 +154,10 @@ class Ledger:
         self.changed.add((month, agent, rule))
         return self._items[(month, agent)].setdefault(rule, Item())
 
-    def rows(self, month: str, agent: str, rule: str) -> tuple[int, int, int]:
-        """One item as ``(count, yuan, points)``, what the store keeps of it."""
-        item = self._items[(month, agent)][rule]
-        return (item.count, item.yuan, item.points)
+    def rows(self, month: str, agent: str, rule: str) -> tuple[int, int, int] | None:
+        """One item as ``(count, yuan, points)``, what the store keeps of it (None: forgotten)."""
+        item = self._items.get((month, agent), {}).get(rule)
+        return None if item is None else (item.count, item.yuan, item.points)
 
     def restore(
         self, month: str, agent: str, rule: str, count: int, yuan: int, points: int
@@ -211,7 +211,7 @@ class Ledger:
 
     def next_fine(self, items: dict[str, Item]) -> dict[str, Any] | None:
         """The counted rule nearest its fine: ``{"rule", "remaining", "yuan", "over_s"}``."""
-        best = None
+        best: dict[str, Any] | None = None
         for name, rule in self.rules.waits():
             if rule.more_than is None or not rule.yuan:
                 continue
