@@ -127,6 +127,7 @@ SERVER_MESSAGES = (
     "kpi",
     "deadline",
     "penalties",
+    "handover",
     "library",
     "adapters",
     "ack",
@@ -379,3 +380,17 @@ def deadline(clock: Clock, state: str, at: float, yuan: int) -> dict[str, Any]:
 def penalties(row: Mapping[str, Any], month: str) -> dict[str, Any]:
     """An agent's month in the ledger (a row of ``/api/penalties``), for the panel."""
     return {"type": "penalties", "month": month, **row}
+
+
+def handover(
+    conversation: str, buyer: str, from_agent: str, note: str, pending: list[str]
+) -> dict[str, Any]:
+    """A conversation moved to this agent: seed 001's handover note, filled, and what is pending."""
+    return {
+        "type": "handover",
+        "conversation": conversation,
+        "buyer": buyer,
+        "from": from_agent,
+        "text": note,
+        "pending": pending,
+    }

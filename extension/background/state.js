@@ -26,6 +26,7 @@
       kpi: null,
       penalties: null, // the agent's month in the shop's ledger: {month, yuan, points, items, next, text}
       deadlines: {}, // "kind key" -> a deadline frame: open, or missed (kept to show it)
+      handovers: {}, // conversation -> {conversation, buyer, from, text, pending}, until answered
       focus: null,
       suggestions: {}, // conversation -> items
       draft: null, // {conversation, text, violations, unavailable}
@@ -48,7 +49,15 @@
       // A server that lost its history numbers from the start again: accept its frames.
       if (typeof frame.seq === "number" && frame.seq < state.seq) state.seq = 0;
       if (frame.resync) {
-        Object.assign(state, { conversations: {}, nudges: [], kpi: null, penalties: null, deadlines: {}, suggestions: {} });
+        Object.assign(state, {
+          conversations: {},
+          nudges: [],
+          kpi: null,
+          penalties: null,
+          deadlines: {},
+          handovers: {},
+          suggestions: {},
+        });
       }
       Object.assign(state, {
         status: "connected",
@@ -104,6 +113,10 @@
       missed.sort(([, a], [, b]) => b.at - a.at);
       for (const [old] of missed.slice(MISSED_KEPT)) delete state.deadlines[old];
     },
+    handover(state, frame) {
+      const { type: _type, seq: _seq, ...handover } = frame;
+      state.handovers[handover.conversation] = handover;
+    },
     library(state, frame) {
       state.library = frame.version;
     },
@@ -131,6 +144,7 @@
     const known = state.conversations[line.conversation];
     if (line.from === "agent" && !line.auto) {
       if (known && known.level === "waiting") delete state.conversations[line.conversation];
+      delete state.handovers[line.conversation]; // the agent has taken it up: the note has done its job
       return;
     }
     if (line.from !== "buyer" || known) return;

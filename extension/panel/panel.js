@@ -196,6 +196,22 @@
     );
   }
 
+  // A conversation moved to this agent: seed 001's note, filled by the server, until answered.
+  function renderHandovers() {
+    const notes = Object.values(view.handovers || {});
+    $("handovers-section").hidden = notes.length === 0;
+    $("handovers").replaceChildren(
+      ...notes.map((handover) =>
+        el(
+          "li",
+          { className: "handover", dataset: { conversation: handover.conversation } },
+          el("div", { className: "from", textContent: `来自 ${handover.from} 的会话` }),
+          el("div", { className: "text", textContent: handover.text }),
+        ),
+      ),
+    );
+  }
+
   function deadlineLeft(deadline) {
     if (deadline.state === "missed") return deadline.yuan ? `已超时，罚 ¥${deadline.yuan}` : "已超时";
     return `剩余 ${clock(deadline.due_at - (Date.now() / 1000 + view.clockOffset))}`;
@@ -235,6 +251,7 @@
     renderDraft();
     renderSuggestions();
     renderNudges();
+    renderHandovers();
     renderPenalties();
     renderKpi();
   }

@@ -39,6 +39,7 @@ from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.assist import Assist
 from server.runtime.audit import AuditTrail
 from server.runtime.delivery import NudgeDelivery
+from server.runtime.handover import HandoverNotes
 from server.runtime.library import Library
 from server.runtime.writebehind import WriteBehind
 
@@ -98,6 +99,7 @@ class Service:
             config, self.tracker, self.registry, self.assist, store, clock, self.notify
         )
         self.writes.also.append(self.penalties.flush)
+        self.handover = HandoverNotes(self.tracker, self.nudges, self.penalties, self.registry)
         self.view = ShopView(
             config, self.tracker, self.nudges, self.penalties, store, self._owns, clock
         )
@@ -303,6 +305,8 @@ class Service:
     async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
         known = await self._known(session.shop, message["conversation"])
         ts = self._line_time(message)
+        conv = self.tracker.conversations.get((session.shop, message["conversation"]))
+        moved_from = conv.agent if conv is not None and conv.agent != session.agent else None
         args = (
             session.shop,
             message["conversation"],
@@ -318,13 +322,13 @@ class Service:
             self.penalties.buyer_line(
                 session.shop, message["conversation"], session.agent, message["text"], ts
             )
+            self.handover.buyer_line(session.shop, message["conversation"], message["text"])
             self.complaints.buyer_line(session.shop, message["conversation"], message["text"], ts)
             self.assist.learning.buyer_line(session.shop, message["conversation"], message["text"])
             items = self.assist.suggest(session, message, first)
             frame = protocol.suggestions(message["conversation"], message.get("id"), items)
             self.registry.reply(session, frame)
         else:
-            conv = self.tracker.conversations.get((session.shop, message["conversation"]))
             started = conv.round_started_at if conv is not None else None  # the round it ends
             self.apply(
                 self.tracker.agent_message(*args, message["text"], bool(message.get("auto")))
@@ -336,6 +340,8 @@ class Service:
                 learning = self.assist.learning
                 learning.agent_reply(session.shop, message["conversation"], message["text"])
             self._ack(session, message)
+        if moved_from is not None:
+            self.handover.moved(session.shop, message["conversation"], moved_from, ts)
         self.scheduler.poke()
 
     def order_event(self, shop: str, message: dict[str, Any]) -> OrderEvent:

@@ -315,3 +315,23 @@ def test_deadlines_and_the_months_fines_follow_their_frames(plain_page: Page) ->
     state = reduce(plain_page, [WELCOME, deadline(11, "c2", "open", 1000.0),
                                 {**WELCOME, "seq": 60, "resync": True}, state_frame])  # fmt: skip
     assert (state["deadlines"], state["penalties"]["text"]) == ({}, "本月已罚 ¥10")
+
+
+def test_a_handover_note_stays_until_the_agent_answers_that_conversation(plain_page: Page) -> None:
+    load(plain_page, "background/state.js")
+    note = {"type": "handover", "seq": 11, "conversation": "c1", "buyer": "小鹿", "from": "bob",
+            "text": "小鹿买家，淘宝买家，请同事继续跟进，谢谢。", "pending": []}  # fmt: skip
+    state = plain_page.evaluate(
+        """([welcome, note]) => {
+          const state = kefu.state.initialState();
+          kefu.state.applyFrame(state, welcome, 1000);
+          kefu.state.applyFrame(state, note, 1000);
+          const before = Object.keys(state.handovers);
+          kefu.state.applyLine(state, {conversation: "c2", from: "agent", text: "好的"}, 1001);
+          const other = Object.keys(state.handovers);
+          kefu.state.applyLine(state, {conversation: "c1", from: "agent", text: "好的"}, 1002);
+          return [before, other, Object.keys(state.handovers)];
+        }""",
+        [WELCOME, note],
+    )
+    assert state == [["c1"], ["c1"], []]

@@ -206,3 +206,27 @@ async def test_suggestions_say_the_shops_own_facts():
             "亲，现货商品付款后48小时内为您发出，当天下午5点前付款的一般当天就能发，"
             "发出后会同步快递单号给您。"
         )
+
+
+async def test_a_conversation_taken_over_brings_the_handover_note():
+    clock = FakeClock(T0)
+    async with (
+        running_server(make_config(tokens=TOKENS), clock) as server,
+        client(server.ws_url, "tok-alice", "tmall") as alice,
+        client(server.ws_url, "tok-bob", "tmall") as bob,
+    ):
+        line = {"type": "message", "conversation": "c1", "buyer": "小鹿", "from": "buyer"}
+        await alice.request({**line, "id": "m1", "text": "我拍错了，想退款"})
+        order = {"type": "order", "order": "o1", "buyer": "小鹿", "conversation": "c1"}
+        await alice.request({**order, "id": "o1", "status": "paid", "ts": T0})
+        await at(server, clock, T0 + 300, alice, bob)
+        await bob.request({**line, "id": "m2", "text": "人呢？"})  # bob's console takes it
+        note = without_seq(await bob.recv_type("handover"))
+    assert note == {
+        "type": "handover", "conversation": "c1", "buyer": "小鹿", "from": "alice",
+        "text": "小鹿买家，天猫买家，因为「人呢？」，订单 o1（已付款未发货），"
+                "请同事回复买家（已等待 5 分钟），处理退款或售后（还剩 25 分钟），"
+                "跟进发货（还剩 47 小时），谢谢。",
+        "pending": ["回复买家（已等待 5 分钟）", "处理退款或售后（还剩 25 分钟）",
+                    "跟进发货（还剩 47 小时）"],
+    }  # fmt: skip
