@@ -3,6 +3,8 @@ deadlines are pushed and fined, the month survives a restart, /api/penalties ans
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -10,7 +12,15 @@ import orjson
 
 from server.qa.lines import read_jsonl, zone
 from server.settings import Token
-from tests.helpers import FakeClock, assert_error, client, make_config, running_server
+from tests.helpers import (
+    Client,
+    FakeClock,
+    RunningServer,
+    assert_error,
+    client,
+    make_config,
+    running_server,
+)
 from tests.qa.test_qa_penalties import APRIL_BOB, EXPORT, MARCH_ALICE, kefu_qa
 
 ROOT = Path(__file__).parents[2]
@@ -20,6 +30,17 @@ TOKENS = (
     Token("tok-lead", "lead", "shop-a", supervisor=True),
 )
 LEAD = {"Authorization": "Bearer tok-lead"}
+
+
+@asynccontextmanager
+async def two_agents(clock: FakeClock) -> AsyncIterator[tuple[RunningServer, Client, Client]]:
+    """A live server on ``clock`` with alice and bob of shop-a connected from Tmall consoles."""
+    async with (
+        running_server(make_config(tokens=TOKENS), clock) as server,
+        client(server.ws_url, "tok-alice", "tmall") as alice,
+        client(server.ws_url, "tok-bob", "tmall") as bob,
+    ):
+        yield server, alice, bob
 
 
 async def api(server, path: str, headers: dict[str, str] = LEAD) -> tuple[int, dict]:
@@ -45,11 +66,7 @@ async def test_the_live_ledger_equals_kefu_qa_for_the_same_lines():
     expected = orjson.loads(qa.stdout)["penalties"]
     lines = list(read_jsonl(ROOT / EXPORT, zone("Asia/Shanghai")))
     clock = FakeClock(lines[0].ts - 60)
-    async with (
-        running_server(make_config(tokens=TOKENS), clock) as server,
-        client(server.ws_url, "tok-alice", "tmall") as alice,
-        client(server.ws_url, "tok-bob", "tmall") as bob,
-    ):
+    async with two_agents(clock) as (server, alice, bob):
         agents = {"alice": alice, "bob": bob}
         for n, line in enumerate(lines):
             await at(server, clock, line.ts, alice, bob)
@@ -102,11 +119,7 @@ def without_seq(frame: dict) -> dict:
 
 async def test_a_deadline_is_pushed_and_a_missed_one_fined_to_whoever_holds_the_conversation():
     clock = FakeClock(T0)
-    async with (
-        running_server(make_config(tokens=TOKENS), clock) as server,
-        client(server.ws_url, "tok-alice", "tmall") as alice,
-        client(server.ws_url, "tok-bob", "tmall") as bob,
-    ):
+    async with two_agents(clock) as (server, alice, bob):
         line = {"type": "message", "conversation": "c1", "buyer": "tom", "from": "buyer"}
         await alice.request({**line, "id": "m1", "text": "我拍错了，想退款"})
         opened = without_seq(await alice.recv_type("deadline"))
@@ -210,11 +223,7 @@ async def test_suggestions_say_the_shops_own_facts():
 
 async def test_a_conversation_taken_over_brings_the_handover_note():
     clock = FakeClock(T0)
-    async with (
-        running_server(make_config(tokens=TOKENS), clock) as server,
-        client(server.ws_url, "tok-alice", "tmall") as alice,
-        client(server.ws_url, "tok-bob", "tmall") as bob,
-    ):
+    async with two_agents(clock) as (server, alice, bob):
         line = {"type": "message", "conversation": "c1", "buyer": "小鹿", "from": "buyer"}
         await alice.request({**line, "id": "m1", "text": "我拍错了，想退款"})
         order = {"type": "order", "order": "o1", "buyer": "小鹿", "conversation": "c1"}
