@@ -60,6 +60,8 @@ Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # every clock and KPI change, ("audit", AuditRecord) for every flagged check and override,
 # ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
+# What an agent does at the keyboard, besides sending a line: it ends an idle span (空挂).
+ACTIVITY = frozenset(("check", "focus", "suggestion_used", "nudge_ack"))
 
 
 class Service:
@@ -268,6 +270,8 @@ class Service:
 
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
+        if message["type"] in ACTIVITY:
+            self.penalties.active(session.shop, session.agent, self.clock())
 
     async def receive(self, session: Peer, frame: str | bytes) -> str:
         """Decode and handle one client frame; a bad one gets an error frame. Returns its type."""
@@ -379,7 +383,6 @@ class Service:
 
     async def on_nudge_ack(self, session: Peer, message: dict[str, Any]) -> None:
         await self.delivery.ack(session.shop, session.agent, message)
-        self.penalties.active(session.shop, session.agent, self.clock())
         self.scheduler.poke()
         self._ack(session, message)
 
@@ -393,7 +396,6 @@ class Service:
             self.audit.record(session, "check", message.get("conversation"), text, violations)
             key = (session.shop, session.agent, message.get("conversation") or "")
             self.overrides.flag(key, self.clock(), text, violations)
-        self.penalties.active(session.shop, session.agent, self.clock())
         self.registry.reply(session, protocol.check_result(message.get("id"), violations))
 
     def _record_override(
@@ -435,7 +437,6 @@ class Service:
 
     async def on_focus(self, session: Peer, message: dict[str, Any]) -> None:
         session.focus = message["conversation"]
-        self.penalties.active(session.shop, session.agent, self.clock())
         self._ack(session, message)
 
     async def on_suggestion_used(self, session: Peer, message: dict[str, Any]) -> None:
@@ -443,7 +444,6 @@ class Service:
         counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
         self.assist.learning.phrase_used(session.shop, message["conversation"], message["phrase"])
         await self.store.add_usage(session.shop, message["phrase"])
-        self.penalties.active(session.shop, session.agent, self.clock())
         self._ack(session, message)
 
     async def on_ping(self, session: Peer, message: dict[str, Any]) -> None:

@@ -239,3 +239,20 @@ async def test_a_conversation_taken_over_brings_the_handover_note():
         "pending": ["回复买家（已等待 5 分钟）", "处理退款或售后（还剩 25 分钟）",
                     "跟进发货（还剩 47 小时）"],
     }  # fmt: skip
+
+
+async def test_any_keyboard_work_ends_an_idle_span_and_two_hours_of_it_are_fined():
+    clock = FakeClock(T0)
+    async with two_agents(clock) as (server, alice, bob):
+        line = {"type": "message", "conversation": "c1", "buyer": "tom", "from": "buyer"}
+        await alice.request({**line, "id": "m1", "text": "在吗"})
+        await at(server, clock, T0 + 599, alice, bob)
+        assert server.service.view.idle_alerts("shop-a") == []
+        await at(server, clock, T0 + 7200, alice, bob)  # alerted at 600 s, idle for 2 hours
+        assert server.service.view.idle_alerts("shop-a") == [
+            {"agent": "alice", "since": T0, "at": T0 + 600, "waiting": 1}
+        ]
+        await alice.request({"type": "focus", "id": "f1", "conversation": "c1"})
+        assert server.service.view.idle_alerts("shop-a") == []
+        frame = await alice.recv_type("penalties")
+    assert frame["items"] == [{"rule": "idle", "count": 1, "yuan": 200, "points": 0}]
