@@ -82,6 +82,10 @@
       state.nudges = frame.nudges || [];
       state.kpi = frame.kpi || null;
       state.penalties = frame.penalties || null;
+      // The deadlines running now replace the open ones shown; misses already shown stay.
+      const missed = Object.entries(state.deadlines).filter(([, d]) => d.state === "missed");
+      state.deadlines = Object.fromEntries(missed);
+      for (const deadline of frame.deadlines || []) state.deadlines[`${deadline.kind} ${deadline.key}`] = deadline;
     },
     timer(state, frame) {
       if (frame.level === "cleared") delete state.conversations[frame.conversation];

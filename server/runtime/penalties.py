@@ -221,13 +221,29 @@ class PenaltyDesk:
                 heapq.heappush(self._wakes, (wake, shop))
 
     def _push_deadline(self, shop: str, clock: Clock, state: str, at: float) -> None:
-        rule = DEADLINE_RULES.get(clock.kind)
-        yuan = getattr(self.config.penalties, rule).yuan if rule else 0
         agent = self._deadline_holder(shop, clock.kind, clock.key) or clock.agent
         if agent:
-            self.registry.push(shop, agent, protocol.deadline(clock, state, at, yuan))
+            self.registry.push(shop, agent, self._deadline_frame(clock, state, at))
+
+    def _deadline_frame(self, clock: Clock, state: str, at: float) -> dict[str, Any]:
+        rule = DEADLINE_RULES.get(clock.kind)
+        yuan = getattr(self.config.penalties, rule).yuan if rule else 0
+        return protocol.deadline(clock, state, at, yuan)
 
     # --- frames and reports -----------------------------------------------------------------
+
+    def open_deadlines(self, shop: str, agent: str, limit: int) -> list[dict[str, Any]]:
+        """The open deadlines ``agent`` holds, the earliest due first (the ``state`` frame's)."""
+        book = self.books.get(shop)
+        if book is None or not book.clocks.open:
+            return []
+        mine = (
+            clock
+            for clock in book.clocks.open.values()
+            if (self._deadline_holder(shop, clock.kind, clock.key) or clock.agent) == agent
+        )
+        chosen = heapq.nsmallest(limit, mine, key=lambda clock: clock.due_at)
+        return [self._deadline_frame(clock, "open", clock.started_at) for clock in chosen]
 
     def month_row(self, shop: str, agent: str, month: str) -> dict[str, Any]:
         """An agent's month so far: ``{"month", "agent", "yuan", "points", "items", "next",

@@ -42,7 +42,8 @@ class ShopView:
     def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
         """The agent's waiting conversations, longest waiting first, one page of at most
         ``KEFU_STATE_PAGE`` (so the frame always fits the send queue); ``next`` is the cursor
-        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process)."""
+        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process); the
+        first page also lists the agent's open deadlines, O(the shop's open deadline clocks)."""
         now, tracker, page = self.clock(), self.tracker, self.config.state_page
         # (started, id, conversation) triples: no key function call per round (20,000 rounds
         # in ~4 ms instead of ~12); ids are unique per agent, so conversations never compare.
@@ -71,7 +72,14 @@ class ShopView:
             "nudges_total": len(nudges),
             "kpi": kpi.report(self.config.target_rate),
             "penalties": self.penalties.month_row(session.shop, session.agent, month),
+            "deadlines": self._deadlines(session, page) if after is None else [],
         }
+
+    def _deadlines(self, session: Peer, page: int) -> list[dict[str, Any]]:
+        frames = self.penalties.open_deadlines(session.shop, session.agent, page)
+        for frame in frames:
+            del frame["type"]
+        return frames
 
     async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:
         """An agent's day: live here, or from the store when another process owns the shop or

@@ -310,11 +310,18 @@ def test_deadlines_and_the_months_fines_follow_their_frames(plain_page: Page) ->
     assert state["deadlines"]["refund c2"]["state"] == "open"
     assert state["penalties"] == {k: v for k, v in fines.items() if k not in ("type", "seq")}
     # A resync forgets both; the state frame brings the month back.
+    running = {
+        k: v for k, v in deadline(0, "c3", "open", 1000.0).items() if k not in ("type", "seq")
+    }
     state_frame = {"type": "state", "seq": 61, "conversations": [], "nudges": [], "kpi": None,
-                   "penalties": {"month": "2026-04", "text": "本月已罚 ¥10"}}  # fmt: skip
+                   "penalties": {"month": "2026-04", "text": "本月已罚 ¥10"},
+                   "deadlines": [running]}  # fmt: skip
     state = reduce(plain_page, [WELCOME, deadline(11, "c2", "open", 1000.0),
                                 {**WELCOME, "seq": 60, "resync": True}, state_frame])  # fmt: skip
-    assert (state["deadlines"], state["penalties"]["text"]) == ({}, "本月已罚 ¥10")
+    assert (state["deadlines"], state["penalties"]["text"]) == (
+        {"refund c3": running},
+        "本月已罚 ¥10",
+    )
 
 
 def test_a_handover_note_stays_until_the_agent_answers_that_conversation(plain_page: Page) -> None:

@@ -196,6 +196,9 @@ async def test_the_month_and_open_deadlines_survive_a_restart(tmp_path):
     clock.jump(100)
     async with running_server(config, clock) as server, client(server.ws_url, "tok-alice") as c:
         assert c.state["penalties"]["text"] == "本月已罚 ¥10；再有 4 次超过 2 分钟将罚 ¥50"
+        assert [(d["kind"], d["key"], d["due_at"]) for d in c.state["deadlines"]] == [
+            ("refund", "c2", T0 + 1800)
+        ]
         await at(server, clock, T0 + 1801, c)  # the refund clock of c2 ran on through the restart
         assert (await c.recv_type("deadline"))["state"] == "missed"
         _, report = await api(server, "/api/penalties?month=2026-04")
