@@ -87,3 +87,10 @@ def test_waits_and_idle_spans_reach_the_ledger():
     shop.advance(T0 + 7800)
     shop.agent_offline("bob", T0 + 9000)  # 30 minutes: alerted, not fined
     assert items(shop, "bob") == {"idle": (1, 200)}
+
+
+def test_only_a_lines_start_is_read_for_what_it_asks():
+    shop = book()
+    shop.buyer_line("c1", "alice", "在" * 500 + "我要退款", T0)  # past the first 500 characters
+    shop.buyer_line("c2", "alice", "在" * 496 + "我要退款", T0)
+    assert sorted(key for _, key in shop.clocks.open) == ["c2"]
