@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from server.core.penalties.ledger import duration_text
 from server.core.platforms import PLATFORMS, Timers
 from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
 from server.settings import Config
 
 if TYPE_CHECKING:
     from server.core.checker import Violation
+    from server.core.deadlines import Clock
     from server.core.suggest import Suggestion
 
 
@@ -124,6 +126,9 @@ SERVER_MESSAGES = (
     "check_result",
     "nudge",
     "kpi",
+    "deadline",
+    "penalties",
+    "handover",
     "library",
     "adapters",
     "ack",
@@ -349,4 +354,51 @@ def check_result(ref: Any, violations: list[Violation]) -> dict[str, Any]:
             }
             for v in violations
         ],
+    }
+
+
+# What each process deadline asks of the agent, for the panel (docs/penalties.md).
+DEADLINE_TEXT = {
+    "order_confirm": "核对订单信息",
+    "refund": "处理退款或售后",
+    "wait_promise": "回复让买家稍等的会话",
+    "unshipped": "跟进未发货订单",
+}
+
+
+def deadline(clock: Clock, state: str, at: float, yuan: int) -> dict[str, Any]:
+    """A process deadline changed: ``open`` (started), ``met`` or ``missed`` (at its due time).
+
+    ``key`` is the conversation (``order_confirm``, ``refund``, ``wait_promise``) or the order
+    (``unshipped``); ``yuan`` is what missing it costs (0: a reminder only)."""
+    due_in = duration_text(clock.due_at - clock.started_at)
+    return {
+        "type": "deadline",
+        "kind": clock.kind,
+        "key": clock.key,
+        "state": state,
+        "started_at": clock.started_at,
+        "due_at": clock.due_at,
+        "at": at,
+        "yuan": yuan,
+        "text": f"{due_in}内{DEADLINE_TEXT[clock.kind]}",
+    }
+
+
+def penalties(row: Mapping[str, Any], month: str) -> dict[str, Any]:
+    """An agent's month in the ledger (a row of ``/api/penalties``), for the panel."""
+    return {"type": "penalties", "month": month, **row}
+
+
+def handover(
+    conversation: str, buyer: str, from_agent: str, note: str, pending: list[str]
+) -> dict[str, Any]:
+    """A conversation moved to this agent: seed 001's handover note, filled, and what is pending."""
+    return {
+        "type": "handover",
+        "conversation": conversation,
+        "buyer": buyer,
+        "from": from_agent,
+        "text": note,
+        "pending": pending,
     }

@@ -23,6 +23,7 @@ from server.core.deadlines import parse_deadlines
 from server.core.nudges import NudgePolicy
 from server.core.penalties.rules import DEFAULT_RULES, PenaltyRules, parse_penalties
 from server.core.platforms import DEFAULT_TIMERS, PLATFORMS, Timers
+from server.core.shopfacts import parse_shop_facts
 from server.errors import SettingsError
 
 # extension/manifest.json carries a fixed public key, so the unpacked extension's id is stable.
@@ -164,7 +165,12 @@ SETTINGS: tuple[Setting, ...] = (
         " are always allowed.",
         _list,
     ),
-    Setting("KEFU_CONFIG", "", "Optional YAML file: any setting below plus 'timers' and 'nudges'."),
+    Setting(
+        "KEFU_CONFIG",
+        "",
+        "Optional YAML file: any setting below plus the sections 'timers', 'nudges',"
+        " 'penalties', 'deadlines' and 'shop_facts'.",
+    ),
     Setting("KEFU_PHRASES", "phrases", "Directory of the phrase library and rule packs (banned/)."),
     Setting(
         "KEFU_ADAPTERS",
@@ -303,6 +309,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
+        "KEFU_IDLE_ALERT_S",
+        "600",
+        "Seconds an online agent with buyers waiting may do nothing before the dashboard"
+        " shows an idle alert (空挂); the ledger fines the span from penalties.idle.at_least_s.",
+        _positive,
+    ),
+    Setting(
         "KEFU_FREE_SHIPPING_SHOPS",
         "",
         "Shops whose every item ships free (包邮), comma-separated: the checker enforces 包邮.",
@@ -355,12 +368,14 @@ class Config:
     timezone: str
     order_secrets: dict[str, str]
     order_max_age_s: float
+    idle_alert_s: float = 600.0
     free_shipping_shops: tuple[str, ...] = ()
     cod_shops: tuple[str, ...] = ()
     timers: Mapping[str, Timers] = field(default_factory=lambda: dict(DEFAULT_TIMERS))
     nudges: NudgePolicy = field(default_factory=NudgePolicy)
     penalties: PenaltyRules = DEFAULT_RULES
     deadlines: Mapping[str, float] = field(default_factory=lambda: parse_deadlines(None))
+    shop_facts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     adapters: str = "extension/adapters"
 
     @property
@@ -378,7 +393,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     config_file = env.get("KEFU_CONFIG", "")
     document = _read_yaml(config_file) if config_file else {}
-    sections = {"timers", "nudges", "penalties", "deadlines"}
+    sections = {"timers", "nudges", "penalties", "deadlines", "shop_facts"}
     unknown = set(document) - {s.key for s in SETTINGS} - sections
     if unknown:
         raise SettingsError(f"{config_file}: unknown setting: {sorted(unknown)[0]!r}")
@@ -399,6 +414,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     values["nudges"] = parse_nudges(document.get("nudges"), values["timezone"])
     values["penalties"] = parse_penalties(document.get("penalties"))
     values["deadlines"] = parse_deadlines(document.get("deadlines"))
+    values["shop_facts"] = parse_shop_facts(document.get("shop_facts"))
     return Config(**values)
 
 

@@ -35,7 +35,7 @@ ROOMY_BUDGETS = {"check_budget_ms": 2000.0, "suggest_budget_ms": 2000.0}
 
 def make_config(**overrides: Any) -> Config:
     base = load_config({"KEFU_DB": ":memory:", "KEFU_WS_PORT": "0", "KEFU_HTTP_PORT": "0"})
-    return dataclasses.replace(base, tokens=TOKENS, **{**ROOMY_BUDGETS, **overrides})
+    return dataclasses.replace(base, **{"tokens": TOKENS, **ROOMY_BUDGETS, **overrides})
 
 
 @dataclasses.dataclass

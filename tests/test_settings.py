@@ -70,6 +70,12 @@ def test_nudge_policy_is_parsed_at_load_time_in_the_shops_time_zone(tmp_path):
         ("nudges:\n  wake_at: '08:00'\n",
          "nudges.wake_at: falls inside quiet hours '23:00-09:00', got '08:00'"),
         ("a: [1\n", "{path}:2: invalid yaml: expected ',' or ']', but got '<stream end>'"),
+        ("penalties:\n  terse: {yuan: -1}\n",
+         "penalties.terse.yuan: expected a whole number >= 0, got -1"),
+        ("deadlines:\n  refund: 0\n",
+         "deadlines.refund: expected a positive number of seconds, got 0"),
+        ("shop_facts:\n  shop-a: {colour: red}\n", "shop_facts.shop-a: unknown fact: 'colour'"),
+        ("idle_alert_s: 0\n", "invalid value for {path}: idle_alert_s: '0'"),
     ],
 )  # fmt: skip
 def test_invalid_yaml_settings(tmp_path, yaml_text, message):
@@ -78,6 +84,21 @@ def test_invalid_yaml_settings(tmp_path, yaml_text, message):
     with pytest.raises(SettingsError) as caught:
         load_config({"KEFU_CONFIG": str(path)})
     assert str(caught.value) == message.format(path=path)
+
+
+def test_the_shops_rulebook_sections_are_read(tmp_path):
+    path = tmp_path / "kefu.yaml"
+    path.write_text(
+        "idle_alert_s: 900\n"
+        "penalties:\n  terse: {yuan: 5}\n"
+        "deadlines:\n  refund: 900\n"
+        "shop_facts:\n  default: {cutoff: 下午4点}\n  shop-a: {cutoff: 下午5点}\n"
+    )
+    config = load_config({"KEFU_CONFIG": str(path)})
+    assert config.idle_alert_s == 900.0
+    assert config.penalties.terse.yuan == 5
+    assert config.deadlines["refund"] == 900.0
+    assert config.shop_facts == {"default": {"cutoff": "下午4点"}, "shop-a": {"cutoff": "下午5点"}}
 
 
 def test_every_setting_has_help_and_a_parsable_default():

@@ -5,6 +5,7 @@
 
 (() => {
   const root = (globalThis.kefu = globalThis.kefu || {});
+  const MISSED_KEPT = 5;
 
   function initialState() {
     return {
@@ -23,6 +24,9 @@
       conversations: {}, // conversation -> {conversation, buyer, level, started_at, waited_s, target_s}
       nudges: [],
       kpi: null,
+      penalties: null, // the agent's month in the shop's ledger: {month, yuan, points, items, next, text}
+      deadlines: {}, // "kind key" -> a deadline frame: open, or missed (kept to show it)
+      handovers: {}, // conversation -> {conversation, buyer, from, text, pending}, until answered
       focus: null,
       suggestions: {}, // conversation -> items
       draft: null, // {conversation, text, violations, unavailable}
@@ -44,7 +48,17 @@
     welcome(state, frame, now) {
       // A server that lost its history numbers from the start again: accept its frames.
       if (typeof frame.seq === "number" && frame.seq < state.seq) state.seq = 0;
-      if (frame.resync) Object.assign(state, { conversations: {}, nudges: [], kpi: null, suggestions: {} });
+      if (frame.resync) {
+        Object.assign(state, {
+          conversations: {},
+          nudges: [],
+          kpi: null,
+          penalties: null,
+          deadlines: {},
+          handovers: {},
+          suggestions: {},
+        });
+      }
       Object.assign(state, {
         status: "connected",
         detail: "",
@@ -67,6 +81,11 @@
       if (page) return;
       state.nudges = frame.nudges || [];
       state.kpi = frame.kpi || null;
+      state.penalties = frame.penalties || null;
+      // The deadlines running now replace the open ones shown; misses already shown stay.
+      const missed = Object.entries(state.deadlines).filter(([, d]) => d.state === "missed");
+      state.deadlines = Object.fromEntries(missed);
+      for (const deadline of frame.deadlines || []) state.deadlines[`${deadline.kind} ${deadline.key}`] = deadline;
     },
     timer(state, frame) {
       if (frame.level === "cleared") delete state.conversations[frame.conversation];
@@ -83,6 +102,24 @@
     kpi(state, frame) {
       const { type: _type, seq: _seq, ...kpi } = frame;
       state.kpi = kpi;
+    },
+    penalties(state, frame) {
+      const { type: _type, seq: _seq, ...penalties } = frame;
+      state.penalties = penalties;
+    },
+    deadline(state, frame) {
+      // Met: gone. Open or missed: shown (the newest MISSED_KEPT misses, so the list stays short).
+      const { type: _type, seq: _seq, ...deadline } = frame;
+      const key = `${deadline.kind} ${deadline.key}`;
+      if (deadline.state === "met") delete state.deadlines[key];
+      else state.deadlines[key] = deadline;
+      const missed = Object.entries(state.deadlines).filter(([, d]) => d.state === "missed");
+      missed.sort(([, a], [, b]) => b.at - a.at);
+      for (const [old] of missed.slice(MISSED_KEPT)) delete state.deadlines[old];
+    },
+    handover(state, frame) {
+      const { type: _type, seq: _seq, ...handover } = frame;
+      state.handovers[handover.conversation] = handover;
     },
     library(state, frame) {
       state.library = frame.version;
@@ -111,6 +148,7 @@
     const known = state.conversations[line.conversation];
     if (line.from === "agent" && !line.auto) {
       if (known && known.level === "waiting") delete state.conversations[line.conversation];
+      delete state.handovers[line.conversation]; // the agent has taken it up: the note has done its job
       return;
     }
     if (line.from !== "buyer" || known) return;

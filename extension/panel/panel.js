@@ -98,6 +98,10 @@
       const conversation = view.conversations[item.dataset.conversation];
       if (conversation) item.querySelector(".clock").textContent = clock(waited(conversation));
     }
+    for (const item of $("deadlines").children) {
+      const deadline = view.deadlines[`${item.dataset.kind} ${item.dataset.key}`];
+      if (deadline) item.querySelector(".left").textContent = deadlineLeft(deadline);
+    }
   }
 
   function renderSuggestions() {
@@ -173,6 +177,46 @@
     $("nudges-empty").hidden = view.nudges.length > 0;
   }
 
+  // The shop's own rulebook: the month's fines and the next one, and the process deadlines
+  // running for this agent (confirm an order, handle a refund, come back after 请稍等).
+  function renderPenalties() {
+    const penalties = view.penalties;
+    $("penalties-text").textContent = penalties ? penalties.text : "连接后显示";
+    $("penalties-text").dataset.yuan = penalties ? String(penalties.yuan) : "";
+    const deadlines = Object.values(view.deadlines || {}).sort((a, b) => a.due_at - b.due_at);
+    $("deadlines").replaceChildren(
+      ...deadlines.map((deadline) =>
+        el(
+          "li",
+          { className: "deadline", dataset: { kind: deadline.kind, key: deadline.key, state: deadline.state } },
+          el("span", { className: "what", textContent: deadline.text }),
+          el("time", { className: "left", textContent: deadlineLeft(deadline) }),
+        ),
+      ),
+    );
+  }
+
+  // A conversation moved to this agent: seed 001's note, filled by the server, until answered.
+  function renderHandovers() {
+    const notes = Object.values(view.handovers || {});
+    $("handovers-section").hidden = notes.length === 0;
+    $("handovers").replaceChildren(
+      ...notes.map((handover) =>
+        el(
+          "li",
+          { className: "handover", dataset: { conversation: handover.conversation } },
+          el("div", { className: "from", textContent: `来自 ${handover.from} 的会话` }),
+          el("div", { className: "text", textContent: handover.text }),
+        ),
+      ),
+    );
+  }
+
+  function deadlineLeft(deadline) {
+    if (deadline.state === "missed") return deadline.yuan ? `已超时，罚 ¥${deadline.yuan}` : "已超时";
+    return `剩余 ${clock(deadline.due_at - (Date.now() / 1000 + view.clockOffset))}`;
+  }
+
   function renderKpi() {
     const kpi = view.kpi;
     const seconds = (value) => (typeof value === "number" ? `${value.toFixed(1)} 秒` : "—");
@@ -207,6 +251,8 @@
     renderDraft();
     renderSuggestions();
     renderNudges();
+    renderHandovers();
+    renderPenalties();
     renderKpi();
   }
 

@@ -49,23 +49,31 @@ class Deadlines:
     def __init__(self, due_s: Mapping[str, float]) -> None:
         self.due_s = dict(due_s)
         self.open: dict[tuple[str, str], Clock] = {}
+        # (kind, key) of every clock opened or closed since the caller last cleared it: what the
+        # runtime stores (an open one saved, a closed one deleted).
+        self.changed: set[tuple[str, str]] = set()
         self._heap: list[tuple[float, str, str]] = []
 
-    def start(self, kind: str, key: str, agent: str, at: float) -> Clock:
-        """Start (or keep) the clock: a second start while one runs keeps the first due time."""
-        running = self.open.get((kind, key))
-        if running is not None:
-            return running
+    def start(self, kind: str, key: str, agent: str, at: float) -> Clock | None:
+        """Start the clock; None when one runs already (a second start keeps the first due time)."""
+        if (kind, key) in self.open:
+            return None
         clock = Clock(kind, key, agent, at, at + self.due_s[kind])
-        self.open[(kind, key)] = clock
-        heapq.heappush(self._heap, (clock.due_at, kind, key))
+        self.restore(clock)
+        self.changed.add((kind, key))
         return clock
+
+    def restore(self, clock: Clock) -> None:
+        """Open a clock as it was (started before a restart), due when it was due."""
+        self.open[(clock.kind, clock.key)] = clock
+        heapq.heappush(self._heap, (clock.due_at, clock.kind, clock.key))
 
     def done(self, kind: str, key: str, at: float) -> Outcome | None:
         """The done event: met if it came by the due time (inclusive); None if no clock ran."""
         clock = self.open.pop((kind, key), None)
         if clock is None:
             return None
+        self.changed.add((kind, key))
         return Outcome(clock, at <= clock.due_at, at)
 
     def advance(self, now: float) -> list[Outcome]:
@@ -77,6 +85,7 @@ class Deadlines:
             if clock is None or clock.due_at != due_at:
                 continue  # done already, or restarted (a stale heap entry)
             del self.open[(kind, key)]
+            self.changed.add((kind, key))
             missed.append(Outcome(clock, False, due_at))
         return missed
 
@@ -152,7 +161,14 @@ class _Agent:
     online: bool = False
     last_active: float = 0.0
     waiting: int = 0
+    waiting_since: float = 0.0  # when buyers began waiting (the count went above 0)
     alerted: bool = False
+
+    @property
+    def idle_since(self) -> float:
+        """Idle counts from the last activity or from when buyers began waiting, the later:
+        an agent away overnight with nobody waiting was not 空挂 before the first buyer came."""
+        return max(self.last_active, self.waiting_since)
 
 
 class IdleWatch:
@@ -172,8 +188,12 @@ class IdleWatch:
         if not state.online:
             state.online, state.last_active, state.alerted = True, at, False
 
-    def waiting(self, agent: str, count: int) -> None:
-        self.agents.setdefault(agent, _Agent()).waiting = count
+    def waiting(self, agent: str, count: int, at: float) -> None:
+        """How many buyers wait for the agent, as of ``at``."""
+        state = self.agents.setdefault(agent, _Agent())
+        if count and not state.waiting:
+            state.waiting_since = at
+        state.waiting = count
 
     def active(self, agent: str, at: float) -> float | None:
         """The agent did something; the idle span it ends, in seconds, if one was alerted."""
@@ -188,15 +208,26 @@ class IdleWatch:
         state.online, state.alerted = False, False
         return span
 
+    def next_wake(self) -> float | None:
+        """When the next alert is due: an online agent with buyers waiting, not yet alerted."""
+        return min(
+            (
+                state.idle_since + self.after_s
+                for state in self.agents.values()
+                if state.online and state.waiting and not state.alerted
+            ),
+            default=None,
+        )
+
     def advance(self, now: float) -> list[IdleAlert]:
         alerts = []
         for agent, state in self.agents.items():
-            due = state.last_active + self.after_s
+            due = state.idle_since + self.after_s
             if state.online and state.waiting and not state.alerted and due <= now:
                 state.alerted = True
-                alerts.append(IdleAlert(agent, state.last_active, due, state.waiting))
+                alerts.append(IdleAlert(agent, state.idle_since, due, state.waiting))
         return alerts
 
     @staticmethod
     def _ended(state: _Agent, at: float) -> float | None:
-        return at - state.last_active if state.alerted else None
+        return at - state.idle_since if state.alerted else None

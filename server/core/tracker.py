@@ -83,7 +83,17 @@ class SaveKpi:
     kpi: KpiDay
 
 
-Effect = Push | SaveConversation | SaveKpi
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """A round given up unanswered after ``expire_s`` (the shop's ledger counts the wait)."""
+
+    shop: str
+    agent: str
+    round_started_at: float
+    at: float
+
+
+Effect = Push | SaveConversation | SaveKpi | Abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +410,8 @@ class Tracker:
         """Abandon a round unanswered for ``expire_s``: it counted as missed at its target, its
         panel entry is cleared, and the conversation leaves memory (a new line opens a round)."""
         effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", now)))
+        assert conv.round_started_at is not None
+        effects.append(Abandoned(conv.shop, conv.agent, conv.round_started_at, now))
         self._leave(conv)
         conv.round_started_at = None
         conv.stage = 0

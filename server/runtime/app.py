@@ -144,6 +144,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/healthz", http.healthz),
         web.get("/metrics", http.metrics),
         web.get("/api/kpi", http.kpi),
+        web.get("/api/penalties", http.penalties),
         web.post("/api/orders", http.post_order),
         web.post("/api/check", http.post_check),
         web.get("/api/nudges/outcomes", http.nudge_outcomes),

@@ -17,6 +17,7 @@ from server.core.aftersales import Complaints, order_state
 from server.core.checker import CheckContext, Violation
 from server.core.learn import ShopLearning
 from server.core.nudgebook import NudgeBook
+from server.core.shopfacts import facts_for
 from server.core.suggest import SuggestContext
 from server.errors import CheckUnavailable
 from server.runtime.library import Library
@@ -51,7 +52,9 @@ class Assist:
             return []
         shop, conversation = session.shop, message["conversation"]
         order = self.nudges.latest_order(shop, conversation)
-        fill = {"agent": session.agent, "shop": shop, "buyer": message["buyer"]}
+        # The shop's facts (shipping time, cut-off, 包邮 …) fill the library's fact placeholders.
+        fill = facts_for(self.config.shop_facts, shop)
+        fill.update(agent=session.agent, shop=shop, buyer=message["buyer"])
         if order is not None:
             fill["order"] = order.order
             if order.amount:

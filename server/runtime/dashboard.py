@@ -6,11 +6,12 @@ headers on a websocket, or ``Authorization: Bearer``). The feed sends one ``snap
 shop, then updates: ``timer`` (a waiting conversation's clock; level ``cleared`` removes it),
 ``kpi`` (an agent's figures today), ``audit`` (a flagged final check or an override),
 ``agents`` (who is online), ``orders`` (the unpaid orders that changed, with their nudges,
-and those no longer unpaid: never the whole list again, which was 6.3 MB at 20,000 orders) and
-``adapters`` (the agents' consoles whose page adapter has stopped matching). Clock, KPI and audit
-changes arrive from the service's observers as they happen; order changes are noted as they
-happen and sent once a second, coalesced; presence and adapter health change at a human pace
-with no single event to hook, so each feed compares them once a second.
+and those no longer unpaid: never the whole list again, which was 6.3 MB at 20,000 orders),
+``adapters`` (the agents' consoles whose page adapter has stopped matching) and ``ledger`` (this
+month's fines and points per agent and the idle alerts, docs/penalties.md). Clock, KPI and audit
+changes arrive from the service's observers as they happen; order and ledger changes are noted
+as they happen and sent once a second, coalesced; presence and adapter health change at a human
+pace with no single event to hook, so each feed compares them once a second.
 
 ``GET /api/audit`` exports the audit trail of a range of the shop's local dates as JSON or CSV.
 Both need a supervisor token; an agent's token gets ``forbidden`` (HTTP 403).
@@ -23,6 +24,7 @@ import contextlib
 import csv
 import heapq
 import io
+from dataclasses import fields
 from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
@@ -35,6 +37,7 @@ from aiohttp import WSCloseCode, web
 from server import protocol
 from server.core.kpi import KpiDay
 from server.core.nudges import Order, OrderStatus
+from server.core.penalties import PenaltyRules, rule_label
 from server.core.tracker import FOLLOW_UP, Push, SaveKpi
 from server.errors import BadField, Forbidden, NotAuthenticated
 from server.qa.labels import CATEGORY_LABELS
@@ -58,6 +61,12 @@ RECENT_AUDIT = 50  # audit records in a snapshot (today's latest)
 Update = dict[str, Any] | KpiDay | AuditRecord
 
 _LABELS = {"categories": dict(CATEGORY_LABELS)}
+
+
+def _labels(rules: PenaltyRules) -> dict[str, dict[str, str]]:
+    """Chinese names for the page: checker categories, and the shop's penalty rules."""
+    names = {f.name: rule_label(f.name, rules) for f in fields(PenaltyRules)}
+    return {**_LABELS, "rules": {name: label for name, label in names.items() if label}}
 
 
 def supervisor(request: web.Request, *, query_token: bool = False) -> Token:
@@ -140,6 +149,7 @@ class Feed:
         self.closing: list[tuple[float, str]] = []  # when shown orders auto-close
         self.changed: set[str] = set()  # orders changed since the last poll
         self.adapters: list[dict[str, Any]] = []
+        self.ledger_changed = False  # fines, points or idle alerts changed since the last poll
 
     def __call__(self, event: str, payload: Any) -> None:
         """Called inside the service's handlers: filter and queue, nothing slow."""
@@ -147,6 +157,9 @@ class Feed:
         if event == "order":
             if payload[0] == self.shop:
                 self.changed.add(payload[1])
+            return
+        if event in ("penalties", "idle"):
+            self.ledger_changed = self.ledger_changed or payload == self.shop
             return
         if event == "audit" and payload.shop == self.shop:
             update = payload
@@ -239,14 +252,21 @@ class Feed:
             "server_time": now,
             "timezone": service.config.timezone,
             "target_rate": service.config.target_rate,
-            "labels": _LABELS,
+            "labels": _labels(service.config.penalties),
             "waiting": sorted(waiting, key=lambda item: item["started_at"]),
             "online": self.online,
             "kpis": [self.frame(kpi) for kpi in sorted(kpis, key=lambda k: k.agent)],
             "audit": [audit_item(record, self.zone) for record in records[-RECENT_AUDIT:]],
             "orders": {"unpaid": unpaid, "today": _today(outcomes)},
             "adapters": self.adapters,
+            **self.ledger(),
         }
+
+    def ledger(self) -> dict[str, Any]:
+        """The month's fines and points per agent and the idle alerts (docs/penalties.md)."""
+        self.ledger_changed = False
+        view = self.service.view
+        return {"penalties": view.penalties_now(self.shop), "idle": view.idle_alerts(self.shop)}
 
     def timer_item(self, conversation: str, now: float) -> dict[str, Any]:
         tracker = self.service.tracker
@@ -287,6 +307,8 @@ class Feed:
         if adapters != self.adapters:
             self.adapters = adapters
             frames.append({"type": "adapters", "broken": adapters})
+        if self.ledger_changed:
+            frames.append({"type": "ledger", **self.ledger()})
         return frames
 
     def order_changes(self, now: float) -> tuple[list[dict[str, Any]], list[str]]:

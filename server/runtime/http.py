@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,26 @@ async def kpi(request: web.Request) -> web.Response:
         raise Forbidden(f"only a supervisor may read another agent's kpi: {protocol.quote(agent)}")
     date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
     return json_response(await service.view.kpi_report(shop, agent, date.isoformat()))
+
+
+MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
+
+
+async def penalties(request: web.Request) -> web.Response:
+    """``GET /api/penalties?month=YYYY-MM[&agent=]``: the shop's ledger for a month (this month
+    by default). An agent reads its own row; a supervisor any agent's, or all of them."""
+    token = authenticate(request)
+    shop = shop_of(request, token)
+    service = request.app[SERVICE]
+    agent = request.query.get("agent") or (None if token.supervisor else token.agent)
+    if agent != token.agent and not token.supervisor:
+        raise Forbidden(
+            f"only a supervisor may read another agent's penalties: {protocol.quote(agent)}"
+        )
+    month = request.query.get("month") or service.penalties.month_of(service.clock())
+    if MONTH.fullmatch(month) is None:
+        raise BadField(f"query 'month' must be YYYY-MM, got {protocol.quote(month)}")
+    return json_response(await service.view.penalties_report(shop, month, agent))
 
 
 async def post_check(request: web.Request) -> web.Response:

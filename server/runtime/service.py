@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from server import protocol
 from server.core.aftersales import Complaints
+from server.core.checker import Violation
 from server.core.learn import load_books
 from server.core.linetime import history_hold, line_time
 from server.core.nudgebook import Nudge, NudgeBook
 from server.core.nudges import OrderEvent, OrderStatus
 from server.core.overrides import Overrides
 from server.core.tracker import (
+    Abandoned,
     Conversation,
     Effect,
     Limits,
@@ -37,12 +39,14 @@ from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.assist import Assist
 from server.runtime.audit import AuditTrail
 from server.runtime.delivery import NudgeDelivery
+from server.runtime.handover import HandoverNotes
 from server.runtime.library import Library
 from server.runtime.writebehind import WriteBehind
 
 if TYPE_CHECKING:
     from server.runtime.cluster import Cluster
 from server.runtime.metrics import Metrics
+from server.runtime.penalties import PenaltyDesk
 from server.runtime.registry import Peer, Registry
 from server.runtime.scheduler import Scheduler
 from server.runtime.shopview import ShopView
@@ -56,6 +60,9 @@ Handler = Callable[[Peer, dict[str, Any]], Awaitable[None]]
 # every clock and KPI change, ("audit", AuditRecord) for every flagged check and override,
 # ("order", (shop, order number)) whenever an order or one of its nudges changed.
 Observer = Callable[[str, Any], None]
+# What an agent does at the keyboard, besides sending a line: it ends an idle span (空挂).
+ACTIVITY = frozenset(("check", "focus", "suggestion_used", "nudge_ack"))
+
 
 class Service:
     def __init__(
@@ -89,8 +96,15 @@ class Service:
         self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
         self.writes = WriteBehind(store, clock, self.sweep)
         self.audit = AuditTrail(store, clock, self.notify)
-        self.view = ShopView(config, self.tracker, self.nudges, store, self._owns, clock)
         self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
+        self.penalties = PenaltyDesk(
+            config, self.tracker, self.registry, self.assist, store, clock, self.notify
+        )
+        self.writes.also.append(self.penalties.flush)
+        self.handover = HandoverNotes(self.tracker, self.nudges, self.penalties, self.registry)
+        self.view = ShopView(
+            config, self.tracker, self.nudges, self.penalties, store, self._owns, clock
+        )
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.observers: list[Observer] = []
         self.adapters: AdapterSet | None = None  # the page adapters served to extensions
@@ -133,6 +147,7 @@ class Service:
         orders = await self.store.load_orders(now, shop)
         nudges = await self.store.load_open_nudges(shop)
         self.nudges.restore(orders, nudges)
+        await self.penalties.load(shop, now)
         return conversations, nudges
 
     async def adopt(self, shop: str) -> None:
@@ -145,6 +160,7 @@ class Service:
         self.flush()
         self.tracker.forget(shop)
         self.nudges.forget(shop)
+        self.penalties.forget(shop)
         for peer in self.registry.forget_shop(shop):
             peer.drop(1012, "shop moved to another process; reconnect")
 
@@ -168,6 +184,10 @@ class Service:
             self.notify("effect", effect)
             if isinstance(effect, Push):
                 self.registry.push(effect.shop, effect.agent, effect.frame)
+            elif isinstance(effect, Abandoned):
+                self.penalties.abandoned(
+                    effect.shop, effect.agent, effect.round_started_at, effect.at
+                )
             else:
                 self.writes.take(effect)
 
@@ -179,6 +199,7 @@ class Service:
         self.complaints.sweep(now)
         self.overrides.sweep(now)
         self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
+        self.penalties.sweep(now)
 
     def _owns(self, shop: str) -> bool:
         return self.cluster is None or self.cluster.owns(shop)
@@ -187,12 +208,13 @@ class Service:
         self.notify("order", (shop, order))
 
     def _next_wake(self) -> float | None:
-        wakes = [w for w in (self.tracker.next_wake(), self.nudges.next_wake()) if w is not None]
-        return min(wakes, default=None)
+        wakes = (self.tracker.next_wake(), self.nudges.next_wake(), self.penalties.next_wake())
+        return min((w for w in wakes if w is not None), default=None)
 
     def _on_time(self, now: float) -> None:
         self.apply(self.tracker.advance(now))
         self.delivery.apply(self.nudges.advance(now, self.world))
+        self.penalties.advance(now)
 
     # --- session ----------------------------------------------------------------------------
 
@@ -219,6 +241,8 @@ class Service:
         now = self.clock()
         connected = self.nudges.agent_connected(session.shop, session.agent, now, self.world)
         self.delivery.apply(connected)
+        self.penalties.online(session.shop, session.agent, now)
+        self.scheduler.poke()
 
     async def on_state(self, session: Peer, message: dict[str, Any]) -> None:
         """A page of the state: the one after the cursor ``after`` (a ``next`` it was sent)."""
@@ -240,9 +264,14 @@ class Service:
     def detach(self, session: Peer) -> None:
         self.registry.detach(session)
         self.adapter_health.forget(session.id)
+        channel = self.registry.channels.get((session.shop, session.agent))
+        if channel is None or not channel.sessions:
+            self.penalties.offline(session.shop, session.agent, self.clock())
 
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
+        if message["type"] in ACTIVITY:
+            self.penalties.active(session.shop, session.agent, self.clock())
 
     async def receive(self, session: Peer, frame: str | bytes) -> str:
         """Decode and handle one client frame; a bad one gets an error frame. Returns its type."""
@@ -280,6 +309,8 @@ class Service:
     async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
         known = await self._known(session.shop, message["conversation"])
         ts = self._line_time(message)
+        conv = self.tracker.conversations.get((session.shop, message["conversation"]))
+        moved_from = conv.agent if conv is not None and conv.agent != session.agent else None
         args = (
             session.shop,
             message["conversation"],
@@ -292,21 +323,29 @@ class Service:
             first = not known
             not_before = history_hold(ts, self.clock())
             self.apply(self.tracker.buyer_message(*args, not_before))
+            self.penalties.buyer_line(
+                session.shop, message["conversation"], session.agent, message["text"], ts
+            )
+            self.handover.buyer_line(session.shop, message["conversation"], message["text"])
             self.complaints.buyer_line(session.shop, message["conversation"], message["text"], ts)
             self.assist.learning.buyer_line(session.shop, message["conversation"], message["text"])
             items = self.assist.suggest(session, message, first)
             frame = protocol.suggestions(message["conversation"], message.get("id"), items)
             self.registry.reply(session, frame)
         else:
+            started = conv.round_started_at if conv is not None else None  # the round it ends
             self.apply(
                 self.tracker.agent_message(*args, message["text"], bool(message.get("auto")))
             )
             if not message.get("auto"):
                 self.nudges.conversation_answered(session.shop, message["conversation"], ts)
-                self._record_override(session, message, ts)
+                overridden = self._record_override(session, message, ts)
+                self.penalties.agent_line(session, message, ts, started, overridden)
                 learning = self.assist.learning
                 learning.agent_reply(session.shop, message["conversation"], message["text"])
             self._ack(session, message)
+        if moved_from is not None:
+            self.handover.moved(session.shop, message["conversation"], moved_from, ts)
         self.scheduler.poke()
 
     def order_event(self, shop: str, message: dict[str, Any]) -> OrderEvent:
@@ -337,6 +376,8 @@ class Service:
         """Take an order event this process owns (the cluster hands them over here too)."""
         changed = await self.delivery.take_order(event)
         if changed:
+            ts = event.ts if event.ts is not None else self.clock()
+            self.penalties.order(event.shop, event.order, event.conversation, event.status, ts)
             self.scheduler.poke()
         return changed
 
@@ -357,12 +398,16 @@ class Service:
             self.overrides.flag(key, self.clock(), text, violations)
         self.registry.reply(session, protocol.check_result(message.get("id"), violations))
 
-    def _record_override(self, session: Peer, message: dict[str, Any], ts: float) -> None:
+    def _record_override(
+        self, session: Peer, message: dict[str, Any], ts: float
+    ) -> list[Violation] | None:
+        """Audit a line equal to a flagged draft sent soon after; its violations, or None."""
         key = (session.shop, session.agent, message["conversation"])
         overridden = self.overrides.sent(key, message["text"], ts)
         if overridden is not None:
             draft = message["text"].strip()
             self.audit.record(session, "override", message["conversation"], draft, overridden)
+        return overridden
 
     def library_failed(self, error: KefuError | None) -> None:
         self.library_error = error
@@ -411,4 +456,3 @@ class Service:
     def error(self, session: Peer, exc: KefuError, ref: Any = None) -> None:
         self.metrics.errors.labels(exc.code).inc()
         self.registry.reply(session, protocol.error(exc, ref))
-

@@ -12,7 +12,9 @@ from typing import Any
 from server.core.kpi import KpiDay
 from server.core.nudgebook import NudgeBook
 from server.core.nudges import daily_outcomes
+from server.core.penalties import Ledger
 from server.core.tracker import Tracker
+from server.runtime.penalties import PenaltyDesk, previous_month
 from server.runtime.registry import Peer
 from server.settings import Config
 from server.storage import Store
@@ -24,6 +26,7 @@ class ShopView:
         config: Config,
         tracker: Tracker,
         nudges: NudgeBook,
+        penalties: PenaltyDesk,
         store: Store,
         owns: Callable[[str], bool],
         clock: Callable[[], float],
@@ -31,6 +34,7 @@ class ShopView:
         self.config = config
         self.tracker = tracker
         self.nudges = nudges
+        self.penalties = penalties
         self.store = store
         self.owns = owns  # whether this process holds the shop's live state (always, alone)
         self.clock = clock
@@ -38,7 +42,8 @@ class ShopView:
     def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
         """The agent's waiting conversations, longest waiting first, one page of at most
         ``KEFU_STATE_PAGE`` (so the frame always fits the send queue); ``next`` is the cursor
-        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process)."""
+        of the page after it, sent back as ``after``. O(that agent's rounds), never O(process); the
+        first page also lists the agent's open deadlines, O(the shop's open deadline clocks)."""
         now, tracker, page = self.clock(), self.tracker, self.config.state_page
         # (started, id, conversation) triples: no key function call per round (20,000 rounds
         # in ~4 ms instead of ~12); ids are unique per agent, so conversations never compare.
@@ -57,6 +62,7 @@ class ShopView:
         last = chosen[page - 1] if len(chosen) > page else None
         nudges = self.nudges.delivered_to(session.shop, session.agent)
         kpi = tracker.kpi_today(session.shop, session.agent, now)
+        month = self.penalties.month_of(now)
         return {
             "type": "state",
             "conversations": conversations,
@@ -65,7 +71,15 @@ class ShopView:
             "nudges": [self.nudges.frame(nudge) for nudge in nudges[:page]],
             "nudges_total": len(nudges),
             "kpi": kpi.report(self.config.target_rate),
+            "penalties": self.penalties.month_row(session.shop, session.agent, month),
+            "deadlines": self._deadlines(session, page) if after is None else [],
         }
+
+    def _deadlines(self, session: Peer, page: int) -> list[dict[str, Any]]:
+        frames = self.penalties.open_deadlines(session.shop, session.agent, page)
+        for frame in frames:
+            del frame["type"]
+        return frames
 
     async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:
         """An agent's day: live here, or from the store when another process owns the shop or
@@ -87,3 +101,27 @@ class ShopView:
         outcome = daily_outcomes(fired, by_key, policy).get((shop, dt.date.fromisoformat(date)))
         nudged, paid = (outcome.nudged, outcome.paid) if outcome else (0, 0)
         return {"shop": shop, "date": date, "nudged": nudged, "paid": paid}
+
+    async def penalties_report(self, shop: str, month: str, agent: str | None) -> dict[str, Any]:
+        """A month of the shop's ledger (``GET /api/penalties``): live for this month and the
+        last when this process owns the shop, else as the store has it."""
+        kept = previous_month(self.penalties.month_of(self.clock()))
+        if self.owns(shop) and month >= kept:
+            return self.penalties.book(shop).ledger.report(month, agent)
+        ledger = Ledger(self.config.penalties, self.config.timezone)
+        for item in await self.store.load_ledger(shop, month):
+            ledger.restore(month, item.agent, item.rule, item.count, item.yuan, item.points)
+        return ledger.report(month, agent)
+
+    def penalties_now(self, shop: str) -> dict[str, Any]:
+        """This month's ledger of a shop this process owns, for the dashboard."""
+        month = self.penalties.month_of(self.clock())
+        return self.penalties.book(shop).ledger.report(month)
+
+    def idle_alerts(self, shop: str) -> list[dict[str, Any]]:
+        """Agents idle right now (空挂): online, buyers waiting, no activity since ``since``."""
+        return [
+            {"agent": agent, "since": alert.since, "at": alert.at, "waiting": alert.waiting}
+            for (alert_shop, agent), alert in sorted(self.penalties.alerts.items())
+            if alert_shop == shop
+        ]

@@ -25,6 +25,7 @@ class WriteBehind:
         self.sweep = sweep  # called every SWEEP_EVERY flushes, to forget what is too old
         self.conversations: dict[tuple[str, str], Conversation] = {}
         self.kpis: dict[tuple[str, str, str], KpiDay] = {}
+        self.also: list[Callable[[], None]] = []  # other parts' write-behind, flushed with this
         self._loop: asyncio.Task[None] | None = None
 
     def take(self, effect: Effect) -> None:
@@ -46,6 +47,8 @@ class WriteBehind:
             self.store.save_kpi(kpi)
         self.conversations.clear()
         self.kpis.clear()
+        for flush in self.also:
+            flush()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop().create_task(self._flush_loop())

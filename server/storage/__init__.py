@@ -1,13 +1,14 @@
 """Storage behind one small typed interface: SQLite (embedded default), Redis (several server
 processes) and memory (tests)."""
 
-from server.storage.base import AuditRecord, Store
+from server.storage.base import AuditRecord, LedgerItem, Store
 from server.storage.memory import MemoryStore
 from server.storage.redis import RedisStore
 from server.storage.sqlite import SQLiteStore
 
 __all__ = [
     "AuditRecord",
+    "LedgerItem",
     "MemoryStore",
     "RedisStore",
     "SQLiteStore",

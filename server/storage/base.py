@@ -11,6 +11,7 @@ import abc
 from collections.abc import Awaitable, Generator, Sequence
 from dataclasses import dataclass
 
+from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
 from server.core.nudgebook import Nudge
 from server.core.nudges import FiredNudge, Order
@@ -30,6 +31,19 @@ class AuditRecord:
     categories: tuple[str, ...]
     severity: str  # the worst severity found: "block" | "warn"
     text: str  # masked by server.core.mask: no phone, ID or card numbers, addresses
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerItem:
+    """One rule's count, fines and points for one agent and month (server.core.penalties)."""
+
+    shop: str
+    month: str  # YYYY-MM in the shop's time zone
+    agent: str
+    rule: str
+    count: int
+    yuan: int
+    points: int
 
 
 class Store(abc.ABC):
@@ -91,6 +105,26 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def load_usage(self) -> dict[str, dict[str, int]]:
         """Use counts as ``{shop: {phrase: count}}``."""
+
+    # the penalties ledger and open process deadlines (written behind, like clock state)
+
+    @abc.abstractmethod
+    def save_ledger(self, items: Sequence[LedgerItem]) -> Awaitable[None]:
+        """Upsert ledger items (each replaces the stored item of its shop, month, agent, rule)."""
+
+    @abc.abstractmethod
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
+        """The items of one month (of ``shop`` if given), by shop, agent, rule."""
+
+    @abc.abstractmethod
+    def save_deadlines(
+        self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]
+    ) -> Awaitable[None]:
+        """Upsert open deadline clocks and delete closed ones (by ``(kind, key)``) of a shop."""
+
+    @abc.abstractmethod
+    async def load_deadlines(self, shop: str | None = None) -> list[tuple[str, Clock]]:
+        """Every open deadline clock as ``(shop, clock)`` (of ``shop`` if given)."""
 
     # orders and nudges (durable: await the write before acknowledging)
 

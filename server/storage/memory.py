@@ -6,11 +6,12 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 
+from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
 from server.core.nudgebook import DONE, Nudge
 from server.core.nudges import FiredNudge, Order
 from server.core.tracker import Conversation
-from server.storage.base import WRITTEN, AuditRecord, Store
+from server.storage.base import WRITTEN, AuditRecord, LedgerItem, Store
 
 
 class MemoryStore(Store):
@@ -21,6 +22,8 @@ class MemoryStore(Store):
         self.usage: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.orders: dict[tuple[str, str], Order] = {}
         self.nudges: dict[tuple[str, str], Nudge] = {}
+        self.ledger: dict[tuple[str, str, str, str], LedgerItem] = {}
+        self.deadlines: dict[tuple[str, str, str], Clock] = {}
 
     async def open(self) -> None:
         return None
@@ -71,6 +74,30 @@ class MemoryStore(Store):
 
     async def load_usage(self) -> dict[str, dict[str, int]]:
         return {shop: dict(counts) for shop, counts in self.usage.items()}
+
+    def save_ledger(self, items: Sequence[LedgerItem]) -> Awaitable[None]:
+        for item in items:
+            self.ledger[(item.shop, item.month, item.agent, item.rule)] = item
+        return WRITTEN
+
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
+        return [
+            item
+            for (s, m, *_), item in sorted(self.ledger.items())
+            if m == month and shop in (None, s)
+        ]
+
+    def save_deadlines(
+        self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]
+    ) -> Awaitable[None]:
+        for kind, key in closed:
+            self.deadlines.pop((shop, kind, key), None)
+        for clock in opened:
+            self.deadlines[(shop, clock.kind, clock.key)] = clock
+        return WRITTEN
+
+    async def load_deadlines(self, shop: str | None = None) -> list[tuple[str, Clock]]:
+        return [(key[0], clock) for key, clock in self.deadlines.items() if shop in (None, key[0])]
 
     def save_nudges(self, nudges: Sequence[Nudge], order: Order | None) -> Awaitable[None]:
         if order is not None:

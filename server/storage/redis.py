@@ -24,12 +24,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
+from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
 from server.core.nudgebook import DONE, Nudge
 from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
-from server.storage.base import AuditRecord, Store
+from server.storage.base import AuditRecord, LedgerItem, Store
 from server.storage.futures import log_unawaited_failure, settle
 
 log = logging.getLogger("kefu.store")
@@ -51,6 +52,8 @@ ORDERS_BY_CLOSE = "kefu:orders:closes_at"  # [shop, order] scored by closes_at
 NUDGES = "kefu:nudges"  # [shop, nudge] -> record
 OPEN_NUDGES = "kefu:nudges:open"  # [shop, nudge] of nudges not done
 FIRED = "kefu:fired:"  # + shop: [order, nudge] scored by fired_at
+LEDGER = "kefu:ledger:"  # + month: [shop, agent, rule] -> [count, yuan, points]
+DEADLINES = "kefu:deadlines"  # [shop, kind, key] -> open deadline clock
 
 # Numbers the audit record inside the transaction, so records of one shop and one ts list in the
 # order they were added, by whichever server process added them. Zero-padded: equal scores sort
@@ -262,6 +265,48 @@ class RedisStore(Store):
             shop, phrase = orjson.loads(key)
             usage.setdefault(shop, {})[phrase] = int(count)
         return usage
+
+    # --- penalties ---------------------------------------------------------------------------
+
+    def save_ledger(self, items: Sequence[LedgerItem]) -> Awaitable[None]:
+        return self._write(
+            *(
+                (
+                    "HSET",
+                    LEDGER + i.month,
+                    _id(i.shop, i.agent, i.rule),
+                    orjson.dumps((i.count, i.yuan, i.points)),
+                )
+                for i in items
+            )
+        )
+
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
+        async with self._reading() as redis:
+            records = cast(dict[bytes, bytes], await redis.hgetall(LEDGER + month))
+        items = []
+        for field, raw in records.items():
+            item_shop, agent, rule = orjson.loads(field)
+            if shop in (None, item_shop):
+                items.append(LedgerItem(item_shop, month, agent, rule, *orjson.loads(raw)))
+        return sorted(items, key=lambda i: (i.shop, i.agent, i.rule))
+
+    def save_deadlines(
+        self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]
+    ) -> Awaitable[None]:
+        commands: list[Command] = [("HDEL", DEADLINES, _id(shop, *gone)) for gone in closed]
+        commands += [("HSET", DEADLINES, _id(shop, c.kind, c.key), orjson.dumps(c)) for c in opened]
+        return self._write(*commands)
+
+    async def load_deadlines(self, shop: str | None = None) -> list[tuple[str, Clock]]:
+        async with self._reading() as redis:
+            records = cast(dict[bytes, bytes], await redis.hgetall(DEADLINES))
+        clocks = []
+        for field, raw in records.items():
+            clock_shop = orjson.loads(field)[0]
+            if shop in (None, clock_shop):
+                clocks.append((clock_shop, Clock(**orjson.loads(raw))))
+        return clocks
 
     # --- orders and nudges ------------------------------------------------------------------
 

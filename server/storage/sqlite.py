@@ -28,12 +28,13 @@ from typing import Any, TypeVar
 
 import orjson
 
+from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
 from server.core.nudgebook import Nudge
 from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
-from server.storage.base import AuditRecord, Store
+from server.storage.base import AuditRecord, LedgerItem, Store
 from server.storage.futures import log_unawaited_failure, settle
 
 log = logging.getLogger("kefu.store")
@@ -82,6 +83,16 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (shop, order_id) REFERENCES orders (shop, order_id));
     CREATE INDEX nudges_state ON nudges (state);
     CREATE INDEX nudges_fired ON nudges (shop, fired_at);
+    """,
+    # 3: the penalties ledger and open process deadlines
+    """
+    CREATE TABLE ledger (
+        shop TEXT NOT NULL, month TEXT NOT NULL, agent TEXT NOT NULL, rule TEXT NOT NULL,
+        count INTEGER NOT NULL, yuan INTEGER NOT NULL, points INTEGER NOT NULL,
+        PRIMARY KEY (shop, month, agent, rule));
+    CREATE TABLE deadlines (
+        shop TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, agent TEXT NOT NULL,
+        started_at REAL NOT NULL, due_at REAL NOT NULL, PRIMARY KEY (shop, kind, key));
     """,
 )
 
@@ -375,6 +386,44 @@ class SQLiteStore(Store):
         for shop, phrase, count in rows:
             usage.setdefault(shop, {})[phrase] = count
         return usage
+
+    # --- penalties ---------------------------------------------------------------------------
+
+    def save_ledger(self, items: Sequence[LedgerItem]) -> Awaitable[None]:
+        rows = [(i.shop, i.month, i.agent, i.rule, i.count, i.yuan, i.points) for i in items]
+
+        def operation(db: sqlite3.Connection) -> None:
+            db.executemany("INSERT OR REPLACE INTO ledger VALUES (?,?,?,?,?,?,?)", rows)
+
+        return self._submit(operation)
+
+    async def load_ledger(self, shop: str | None, month: str) -> list[LedgerItem]:
+        rows = await self._read(
+            "SELECT shop, month, agent, rule, count, yuan, points FROM ledger "
+            "WHERE month = ? AND (? IS NULL OR shop = ?) ORDER BY shop, agent, rule",
+            (month, shop, shop),
+        )
+        return [LedgerItem(*row) for row in rows]
+
+    def save_deadlines(
+        self, shop: str, opened: Sequence[Clock], closed: Sequence[tuple[str, str]]
+    ) -> Awaitable[None]:
+        gone = [(shop, kind, key) for kind, key in closed]
+        rows = [(shop, c.kind, c.key, c.agent, c.started_at, c.due_at) for c in opened]
+
+        def operation(db: sqlite3.Connection) -> None:
+            db.executemany("DELETE FROM deadlines WHERE shop = ? AND kind = ? AND key = ?", gone)
+            db.executemany("INSERT OR REPLACE INTO deadlines VALUES (?,?,?,?,?,?)", rows)
+
+        return self._submit(operation)
+
+    async def load_deadlines(self, shop: str | None = None) -> list[tuple[str, Clock]]:
+        rows = await self._read(
+            "SELECT shop, kind, key, agent, started_at, due_at FROM deadlines "
+            "WHERE ? IS NULL OR shop = ?",
+            (shop, shop),
+        )
+        return [(row[0], Clock(*row[1:])) for row in rows]
 
     # --- orders and nudges ------------------------------------------------------------------
 

@@ -46,7 +46,8 @@ def test_each_deadline_met_at_its_due_time_and_missed_just_after(kind, due_s):
 def test_a_second_start_keeps_the_first_due_time_and_missed_come_in_due_order():
     book = clocks()
     first = book.start("refund", "c1", "alice", T0)
-    assert book.start("refund", "c1", "alice", T0 + 500) is first
+    assert book.start("refund", "c1", "alice", T0 + 500) is None  # first still runs
+    assert book.open[("refund", "c1")] is first
     promise = book.start("wait_promise", "c1", "alice", T0 + 100)
     order = book.start("order_confirm", "c2", "bob", T0)
     missed = book.advance(T0 + 3600)
@@ -127,7 +128,7 @@ def test_idle_alert_needs_online_waiting_buyers_and_the_whole_span():
     watch.online("alice", T0)
     assert watch.advance(T0 + 3600) == []  # nobody waiting: not an alert
     watch.active("alice", T0 + 3600)
-    watch.waiting("alice", 2)
+    watch.waiting("alice", 2, T0 + 3000)  # waiting before the last activity: idle from it
     assert watch.advance(T0 + 3600 + 599) == []
     assert watch.advance(T0 + 4200) == [IdleAlert("alice", T0 + 3600, T0 + 4200, 2)]
     assert watch.advance(T0 + 9000) == []  # once per span
@@ -135,10 +136,22 @@ def test_idle_alert_needs_online_waiting_buyers_and_the_whole_span():
     assert watch.active("alice", T0 + 3600 + 7300) is None  # no alert, no span
 
 
+def test_idle_counts_from_when_buyers_began_waiting_not_from_an_old_activity():
+    watch = IdleWatch(after_s=600)
+    watch.online("alice", T0)  # away all night, nobody waiting: not idle
+    watch.waiting("alice", 1, T0 + 36000)
+    assert watch.next_wake() == T0 + 36600
+    assert watch.advance(T0 + 36599) == []
+    assert watch.advance(T0 + 36600) == [IdleAlert("alice", T0 + 36000, T0 + 36600, 1)]
+    assert watch.active("alice", T0 + 37000) == 1000  # the span since the buyer came
+    watch.waiting("alice", 2, T0 + 37100)  # still waiting: the count changes, not the start
+    assert watch.next_wake() == T0 + 37600
+
+
 def test_an_idle_span_ends_at_logout_and_offline_agents_never_alert():
     watch = IdleWatch(after_s=600)
     watch.online("bob", T0)
-    watch.waiting("bob", 1)
+    watch.waiting("bob", 1, T0)
     assert [a.agent for a in watch.advance(T0 + 600)] == ["bob"]
     assert watch.offline("bob", T0 + 1000) == 1000
     assert watch.advance(T0 + 5000) == []

@@ -78,12 +78,19 @@ def test_waits_and_idle_spans_reach_the_ledger():
         "answer_over_5min": (2, 40),
     }
     shop.idle.online("bob", T0)
-    shop.idle.waiting("bob", 3)
+    shop.idle.waiting("bob", 3, T0)
     _, alerts = shop.advance(T0 + 600)
     assert [(a.agent, a.at, a.waiting) for a in alerts] == [("bob", T0 + 600, 3)]
     shop.agent_active("bob", T0 + 7200)  # idle exactly 2 hours: fined (2小时以上包括2小时)
     assert items(shop, "bob") == {"idle": (1, 200)}
-    shop.idle.waiting("bob", 1)
+    shop.idle.waiting("bob", 1, T0 + 7200)
     shop.advance(T0 + 7800)
     shop.agent_offline("bob", T0 + 9000)  # 30 minutes: alerted, not fined
     assert items(shop, "bob") == {"idle": (1, 200)}
+
+
+def test_only_a_lines_start_is_read_for_what_it_asks():
+    shop = book()
+    shop.buyer_line("c1", "alice", "在" * 500 + "我要退款", T0)  # past the first 500 characters
+    shop.buyer_line("c2", "alice", "在" * 496 + "我要退款", T0)
+    assert sorted(key for _, key in shop.clocks.open) == ["c2"]

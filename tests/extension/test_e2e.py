@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from tests.extension.conftest import Assistant
+from tests.extension.kefu_process import SUPERVISOR_TOKEN
 
 FIRST = "demo-taobao-c1"  # the demo's first buyer, 小鹿爱买买
 BLOCKED_DRAFT = "亲，加我微信聊吧"  # offsite: blocked, and no replacement offered
@@ -150,6 +151,55 @@ def test_clicking_a_suggestion_fills_the_input(assistant: Assistant) -> None:
     suggestion.click()
 
     expect(assistant.agent_input).to_have_value(text)
+
+
+def test_the_panel_shows_the_months_fines_the_next_one_and_a_running_deadline(
+    assistant: Assistant,
+) -> None:
+    fines = assistant.panel.locator("#penalties-text")
+    expect(fines).to_have_text("本月已罚 ¥0；再有 4 次超过 2 分钟将罚 ¥50")
+
+    assistant.buyer_says("我拍错了，想退款")
+    refund = assistant.panel.locator(f'#deadlines li[data-kind="refund"][data-key="{FIRST}"]')
+    expect(refund.locator(".what")).to_have_text("30 分钟内处理退款或售后")
+    expect(refund.locator(".left")).to_contain_text("剩余 ")
+
+    # A bare 嗯 is warned; sent anyway (a second Enter) it counts: seed 004's ¥10.
+    assistant.agent_input.fill("嗯")
+    assistant.agent_input.press("Enter")
+    expect(guard_notice(assistant).locator(".title")).to_contain_text("再按回车仍可发送")
+    assistant.agent_input.press("Enter")
+
+    expect(assistant.agent_lines()).to_have_text(["嗯"])
+    expect(refund).to_have_count(0)  # answered in time: met
+    expect(fines).to_have_text("本月已罚 ¥10；再有 4 次超过 2 分钟将罚 ¥50")
+
+
+def test_a_conversation_taken_over_shows_the_handover_note_until_answered(
+    assistant: Assistant,
+) -> None:
+    # Another agent's console (sue's) had the buyer's conversation first.
+    with connect(assistant.kefu.ws_url) as ws:
+        hello = {"type": "hello", "token": SUPERVISOR_TOKEN, "platform": "taobao"}
+        ws.send(orjson.dumps(hello).decode())
+        line = {"type": "message", "id": "m1", "conversation": FIRST, "buyer": "小鹿爱买买",
+                "from": "buyer", "text": "我拍错了，想退款"}  # fmt: skip
+        ws.send(orjson.dumps(line).decode())
+        while orjson.loads(ws.recv(timeout=10)).get("ref") != "m1":
+            pass
+
+    assistant.buyer_says("人呢？")  # now on alice's console: the conversation moves to her
+
+    note = assistant.panel.locator(f'#handovers li[data-conversation="{FIRST}"]')
+    expect(note.locator(".from")).to_have_text("来自 sue 的会话")
+    expect(note.locator(".text")).to_have_text(
+        "小鹿爱买买买家，淘宝买家，因为「人呢？」，请同事回复买家（已等待 不到 1 分钟），"
+        "处理退款或售后（还剩 29 分钟），谢谢。"
+    )
+    assistant.agent_input.fill("亲，马上为您处理退款")
+    assistant.agent_input.press("Enter")
+    expect(note).to_have_count(0)
+    expect(assistant.panel.locator("#handovers-section")).to_be_hidden()
 
 
 def test_an_unpaid_order_shows_a_nudge_that_an_ack_removes(assistant: Assistant) -> None:

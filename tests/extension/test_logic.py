@@ -282,3 +282,63 @@ def test_reconnect_delays_grow_with_full_jitter_up_to_the_cap(plain_page: Page) 
         [10000, 5000],
         [10000, 5000],
     ]
+
+
+def deadline(seq: int, key: str, state: str, at: float) -> dict[str, Any]:
+    return {"type": "deadline", "seq": seq, "kind": "refund", "key": key, "state": state,
+            "started_at": 1000.0, "due_at": 2800.0, "at": at, "yuan": 30,
+            "text": "30 分钟内处理退款或售后"}  # fmt: skip
+
+
+def test_deadlines_and_the_months_fines_follow_their_frames(plain_page: Page) -> None:
+    load(plain_page, "background/state.js")
+    fines = {"type": "penalties", "seq": 30, "month": "2026-04", "agent": "alice", "yuan": 10,
+             "points": 0, "items": [], "next": None, "text": "本月已罚 ¥10"}  # fmt: skip
+    misses = [deadline(40 + n, f"m{n}", "missed", 2800.0 + n) for n in range(6)]
+    state = reduce(
+        plain_page,
+        [
+            WELCOME,
+            deadline(11, "c1", "open", 1000.0),
+            deadline(12, "c2", "open", 1000.0),
+            deadline(13, "c1", "met", 1500.0),
+            fines,
+            *misses,
+        ],
+    )
+    assert sorted(state["deadlines"]) == ["refund c2", *(f"refund m{n}" for n in range(1, 6))]
+    assert state["deadlines"]["refund c2"]["state"] == "open"
+    assert state["penalties"] == {k: v for k, v in fines.items() if k not in ("type", "seq")}
+    # A resync forgets both; the state frame brings the month back.
+    running = {
+        k: v for k, v in deadline(0, "c3", "open", 1000.0).items() if k not in ("type", "seq")
+    }
+    state_frame = {"type": "state", "seq": 61, "conversations": [], "nudges": [], "kpi": None,
+                   "penalties": {"month": "2026-04", "text": "本月已罚 ¥10"},
+                   "deadlines": [running]}  # fmt: skip
+    state = reduce(plain_page, [WELCOME, deadline(11, "c2", "open", 1000.0),
+                                {**WELCOME, "seq": 60, "resync": True}, state_frame])  # fmt: skip
+    assert (state["deadlines"], state["penalties"]["text"]) == (
+        {"refund c3": running},
+        "本月已罚 ¥10",
+    )
+
+
+def test_a_handover_note_stays_until_the_agent_answers_that_conversation(plain_page: Page) -> None:
+    load(plain_page, "background/state.js")
+    note = {"type": "handover", "seq": 11, "conversation": "c1", "buyer": "小鹿", "from": "bob",
+            "text": "小鹿买家，淘宝买家，请同事继续跟进，谢谢。", "pending": []}  # fmt: skip
+    state = plain_page.evaluate(
+        """([welcome, note]) => {
+          const state = kefu.state.initialState();
+          kefu.state.applyFrame(state, welcome, 1000);
+          kefu.state.applyFrame(state, note, 1000);
+          const before = Object.keys(state.handovers);
+          kefu.state.applyLine(state, {conversation: "c2", from: "agent", text: "好的"}, 1001);
+          const other = Object.keys(state.handovers);
+          kefu.state.applyLine(state, {conversation: "c1", from: "agent", text: "好的"}, 1002);
+          return [before, other, Object.keys(state.handovers)];
+        }""",
+        [WELCOME, note],
+    )
+    assert state == [["c1"], ["c1"], []]

@@ -80,6 +80,7 @@ async def test_feed_starts_with_a_snapshot_of_the_shop(clocked):
             snapshot = await feed.recv()
     assert snapshot["type"] == "snapshot"
     assert snapshot["labels"]["categories"]["offsite"] == "站外引流"
+    assert snapshot["labels"]["rules"]["reply_over_30min"] == "超过 30 分钟回复"
     del snapshot["labels"]
     assert snapshot == {
         "type": "snapshot",
@@ -102,6 +103,10 @@ async def test_feed_starts_with_a_snapshot_of_the_shop(clocked):
         "audit": [],
         "orders": {"unpaid": [], "today": {"nudged": 0, "paid": 0}},
         "adapters": [],
+        "penalties": {"month": "2026-11", "agents": [], "shop": {
+            "yuan": 0, "points": 0, "points_platform": "tmall", "points_limit": 12,
+            "points_left": 12, "limit_reached": False, "text": "本月共罚 ¥0；天猫扣分 0/12"}},
+        "idle": [],
     }  # fmt: skip
 
 
@@ -186,6 +191,29 @@ async def test_feed_removes_an_unpaid_order_once_it_auto_closes(clocked):
         clock.jump(2)
         orders = await feed.recv_type("orders")
         assert (orders["changed"], orders["removed"]) == ([], ["A100"])
+
+
+async def test_feed_shows_an_idle_agent_and_the_months_fines(clocked):
+    server, clock = clocked
+    async with live(server) as feed, client(server.ws_url, "tok-a1") as agent:
+        await feed.recv()
+        await agent.request({**BUYER_LINE, "id": "m1", "text": "在吗"})
+        clock.jump(601)  # a buyer waiting, the agent doing nothing past KEFU_IDLE_ALERT_S
+        server.service.scheduler.rearm()
+        idle = await feed.recv_type("ledger")
+        assert idle["idle"] == [{"agent": "alice", "since": NOW, "at": NOW + 600, "waiting": 1}]
+        await agent.request({**AGENT_LINE, "id": "m2", "text": "嗯"})
+        ledger = await feed.recv_type("ledger")
+    assert ledger["idle"] == []
+    assert ledger["penalties"]["agents"] == [
+        {"agent": "alice", "yuan": 30, "points": 0, "items": [
+            {"rule": "reply_over_2min", "count": 1, "yuan": 0, "points": 0},
+            {"rule": "answer_over_5min", "count": 1, "yuan": 20, "points": 0},
+            {"rule": "terse", "count": 1, "yuan": 10, "points": 0}],
+         "next": {"rule": "reply_over_2min", "remaining": 3, "yuan": 50, "over_s": 120},
+         "text": "本月已罚 ¥30；再有 3 次超过 2 分钟将罚 ¥50"}
+    ]  # fmt: skip
+    assert ledger["penalties"]["shop"]["text"] == "本月共罚 ¥30；天猫扣分 0/12"
 
 
 async def test_feed_is_for_supervisors_only(server):
@@ -375,6 +403,37 @@ async def test_dashboard_page_updates_live_without_reloading(clocked, browser_pa
         await expect(orders).to_have_count(1)
         await expect(orders.locator("td").first).to_have_text("A101")
     await expect(page.locator("#online li")).to_have_count(0)
+    assert errors == []
+
+
+async def test_dashboard_page_shows_the_ledger_and_an_idle_alert(clocked, browser_page):
+    from playwright.async_api import expect
+
+    server, clock = clocked
+    page, errors = browser_page
+    await page.goto(f"{server.http_url}/dashboard?token=tok-sup")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
+    await expect(page.locator("#penalties-shop")).to_have_text("本月共罚 ¥0；天猫扣分 0/12")
+    await expect(page.locator("#idle-section")).to_be_hidden()
+    async with client(server.ws_url, "tok-a1") as agent:
+        await agent.request({**BUYER_LINE, "id": "m1", "text": "在吗"})
+        clock.jump(601)
+        server.service.scheduler.rearm()
+        alert = page.locator('#idle li[data-agent="alice"]')
+        await expect(alert).to_have_text("alice 自 19:06:40 起无操作，1 位买家在等待")
+        await agent.request({**AGENT_LINE, "id": "m2", "text": "嗯"})
+        await expect(page.locator("#idle-section")).to_be_hidden()
+        row = page.locator('#penalties tr[data-agent="alice"] td')
+        await expect(row.nth(1)).to_have_text("¥30")
+        await expect(row.nth(3).locator(".item")).to_have_text(
+            [
+                "超过 2 分钟回复（一个月超过 3 次罚一次） ×1",
+                "超过 5 分钟回复 ×1 ¥20",
+                "少于 5 个字或只回语气词 ×1 ¥10",
+            ]
+        )
+        await expect(row.nth(4)).to_have_text("本月已罚 ¥30；再有 3 次超过 2 分钟将罚 ¥50")
+        await expect(page.locator("#penalties-shop")).to_have_text("本月共罚 ¥30；天猫扣分 0/12")
     assert errors == []
 
 

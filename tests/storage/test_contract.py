@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
 from server.core.nudgebook import Nudge
 from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
-from server.storage import AuditRecord, MemoryStore, RedisStore, SQLiteStore, Store
+from server.storage import (
+    AuditRecord,
+    LedgerItem,
+    MemoryStore,
+    RedisStore,
+    SQLiteStore,
+    Store,
+)
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -112,7 +120,7 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path):
     with pytest.raises(StoreError) as caught:
         await SQLiteStore(path).open()
     assert str(caught.value) == (
-        f"database {path!r} has schema version 99, newer than this server's 2"
+        f"database {path!r} has schema version 99, newer than this server's 3"
     )
 
 
@@ -191,4 +199,48 @@ async def test_a_delivery_is_claimed_by_one_firing_only(store, make_store):
     assert await store.claim_delivery(other) is False  # a second owner firing it again
     store = await reopen(store, make_store)
     assert await store.load_open_nudges() == [moved]
+    await store.close()
+
+
+async def test_ledger_items_upsert_and_load_by_shop_and_month(store, make_store):
+    late = LedgerItem("s1", "2026-04", "bob", "reply_over_2min", 3, 0, 0)
+    await store.save_ledger(
+        [
+            late,
+            LedgerItem("s1", "2026-04", "alice", "terse", 1, 10, 0),
+            LedgerItem("s1", "2026-05", "alice", "terse", 2, 20, 0),
+            LedgerItem("s2", "2026-04", "bob", "privacy", 1, 0, 6),
+        ]
+    )
+    await store.save_ledger([LedgerItem("s1", "2026-04", "bob", "reply_over_2min", 4, 50, 0)])
+    store = await reopen(store, make_store)
+    assert await store.load_ledger("s1", "2026-04") == [
+        LedgerItem("s1", "2026-04", "alice", "terse", 1, 10, 0),
+        LedgerItem("s1", "2026-04", "bob", "reply_over_2min", 4, 50, 0),
+    ]
+    assert await store.load_ledger("s2", "2026-04") == [
+        LedgerItem("s2", "2026-04", "bob", "privacy", 1, 0, 6)
+    ]
+    assert await store.load_ledger("s1", "2026-03") == []
+    assert [(i.shop, i.agent) for i in await store.load_ledger(None, "2026-04")] == [
+        ("s1", "alice"),
+        ("s1", "bob"),
+        ("s2", "bob"),
+    ]
+    await store.close()
+
+
+async def test_open_deadlines_are_upserted_deleted_and_reload_per_shop(store, make_store):
+    refund = Clock("refund", "c1", "alice", 100.0, 1900.0)
+    order = Clock("order_confirm", "c2", "amy", 200.0, 800.0)
+    other = Clock("refund", "c1", "bob", 300.0, 2100.0)  # same kind and key, another shop
+    await store.save_deadlines("s1", [refund, order], [])
+    await store.save_deadlines("s2", [other], [])
+    await store.save_deadlines("s1", [], [("order_confirm", "c2"), ("refund", "gone")])
+    store = await reopen(store, make_store)
+    assert await store.load_deadlines("s1") == [("s1", refund)]
+    assert sorted(await store.load_deadlines(), key=lambda pair: pair[0]) == [
+        ("s1", refund),
+        ("s2", other),
+    ]
     await store.close()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
 from server.core.nudgebook import Nudge
 from server.core.nudges import NudgePolicy, Order, OrderStatus
@@ -15,7 +16,7 @@ from server.core.tracker import Conversation
 from server.errors import SettingsError, StoreError
 from server.runtime.app import STORE
 from server.settings import load_config
-from server.storage import AuditRecord, RedisStore, SQLiteStore, open_store
+from server.storage import AuditRecord, LedgerItem, RedisStore, SQLiteStore, open_store
 from server.storage.redis import redact_url
 from tests.helpers import FakeClock, client, make_config, running_server
 from tests.redis_server import free_port
@@ -177,14 +178,18 @@ async def test_key_layout_is_the_documented_one(store, redis_server):
     await store.add_audit(audit(shop, 5.0, "第一"))
     await store.add_usage(shop, "p1")
     await store.save_conversation(Conversation(shop, "c1", "b1", "jd", "alice", 100.0))
+    await store.save_ledger([LedgerItem(shop, "2026-11", "alice", "terse", 1, 10, 0)])
+    await store.save_deadlines(shop, [Clock("refund", "c1", "alice", 100.0, 1900.0)], [])
     keys = sorted(key.decode() for key in redis_server.command("KEYS", "*"))
     assert keys == [
         "kefu:audit:shop:a",
         "kefu:audit_seq",
         "kefu:conversations",
         "kefu:conversations:open",
+        "kefu:deadlines",
         "kefu:fired:shop:a",
         "kefu:kpi:2026-11-20",
+        "kefu:ledger:2026-11",
         "kefu:nudges",
         "kefu:nudges:open",
         "kefu:orders",
@@ -193,6 +198,10 @@ async def test_key_layout_is_the_documented_one(store, redis_server):
         "kefu:usage",
     ]
     assert redis_server.command("HKEYS", "kefu:usage") == [b'["shop:a","p1"]']
+    assert redis_server.command("HGETALL", "kefu:ledger:2026-11") == {
+        b'["shop:a","alice","terse"]': b"[1,10,0]"
+    }
+    assert redis_server.command("HKEYS", "kefu:deadlines") == [b'["shop:a","refund","c1"]']
     assert redis_server.command("ZRANGE", "kefu:fired:shop:a", 0, -1, "WITHSCORES") == [
         [b'["o1","n-o1-1"]', 920.0]
     ]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from server.core.deadlines import (
+    Clock,
     Deadlines,
     IdleAlert,
     IdleWatch,
@@ -23,8 +24,14 @@ from server.core.deadlines import (
 from server.core.penalties.ledger import Idle, Ledger, Missed, Verdict, Wait
 from server.core.penalties.rules import PenaltyRules
 
-# Who is fined for a missed deadline: (kind, key) -> agent; by default whoever started it.
-Holder = Callable[[str, str], str]
+# Who is fined for a missed deadline: (kind, key) -> agent, or None for whoever started it.
+Holder = Callable[[str, str], str | None]
+# What a call did to the deadline clocks, for the runtime to push: a clock started, or one
+# ended (met, or a late done).
+Change = Clock | Outcome
+# A line's first characters are what it asks or promises; a pasted page (25,000 characters cost
+# ~0.4 ms of the event loop in these patterns) is not read whole, live or in kefu qa alike.
+READ_CHARS = 500
 
 
 class ShopBook:
@@ -41,10 +48,11 @@ class ShopBook:
 
     # --- chat lines -----------------------------------------------------------------------
 
-    def buyer_line(self, conversation: str, agent: str, text: str, ts: float) -> None:
+    def buyer_line(self, conversation: str, agent: str, text: str, ts: float) -> list[Change]:
         """A buyer message; a refund or after-sales request starts its 30-minute clock."""
-        if asks_refund(text):
-            self.clocks.start("refund", conversation, agent, ts)
+        if asks_refund(text[:READ_CHARS]):
+            return _started(self.clocks.start("refund", conversation, agent, ts))
+        return []
 
     def agent_line(
         self,
@@ -57,7 +65,7 @@ class ShopBook:
         round_started_at: float | None,
         violations: tuple[tuple[str, str], ...],
         outcome: Literal["sent", "overridden"] = "sent",
-    ) -> None:
+    ) -> list[Change]:
         """A human agent line that reached the buyer (never an auto-reply).
 
         ``round_started_at``: the open round it answers (the tracker's, read before the tracker
@@ -65,14 +73,18 @@ class ShopBook:
         """
         if round_started_at is not None:
             self.ledger.record(Wait(agent, round_started_at, max(0.0, ts - round_started_at)))
-        for kind in ("wait_promise", "refund"):  # any human reply is the answer
-            self.clocks.done(kind, conversation, ts)
-        if confirms_order(text):
-            self.clocks.done("order_confirm", conversation, ts)
+        text = text[:READ_CHARS]
+        changes: list[Change] = []
+        if self.clocks.open:
+            kinds = ("wait_promise", "refund", "order_confirm")  # any human reply answers two
+            for kind in kinds if confirms_order(text) else kinds[:2]:
+                if (ended := self.clocks.done(kind, conversation, ts)) is not None:
+                    changes.append(ended)
         if promises_wait(text):
-            self.clocks.start("wait_promise", conversation, agent, ts)
+            changes += _started(self.clocks.start("wait_promise", conversation, agent, ts))
         if violations:
             self.ledger.record(Verdict(agent, ts, platform, violations, outcome))
+        return changes
 
     def unanswered(self, agent: str, round_started_at: float, ts: float) -> None:
         """A round given up unanswered at ``ts`` (expired live; open at an export's end)."""
@@ -80,15 +92,16 @@ class ShopBook:
 
     # --- orders ---------------------------------------------------------------------------
 
-    def order_created(self, conversation: str, agent: str, ts: float) -> None:
+    def order_created(self, conversation: str, agent: str, ts: float) -> list[Change]:
         """A new order: its details must be confirmed with the buyer within 10 minutes."""
-        self.clocks.start("order_confirm", conversation, agent, ts)
+        return _started(self.clocks.start("order_confirm", conversation, agent, ts))
 
-    def order_paid(self, order: str, agent: str, ts: float) -> None:
-        self.clocks.start("unshipped", order, agent, ts)
+    def order_paid(self, order: str, agent: str, ts: float) -> list[Change]:
+        return _started(self.clocks.start("unshipped", order, agent, ts))
 
-    def order_shipped(self, order: str, ts: float) -> None:
-        self.clocks.done("unshipped", order, ts)
+    def order_shipped(self, order: str, ts: float) -> list[Change]:
+        ended = self.clocks.done("unshipped", order, ts)
+        return [] if ended is None else [ended]
 
     # --- presence -------------------------------------------------------------------------
 
@@ -115,10 +128,15 @@ class ShopBook:
         missed = self.clocks.advance(now)
         for outcome in missed:
             clock = outcome.clock
-            agent = holder(clock.kind, clock.key) if holder is not None else clock.agent
+            agent = (holder(clock.kind, clock.key) if holder is not None else None) or clock.agent
             self.ledger.record(Missed(agent, outcome.at, clock.kind))
         return missed, self.idle.advance(now)
 
     def next_wake(self) -> float | None:
-        """The next deadline's due time (idle alerts: the runtime's once-a-second presence tick)."""
-        return self.clocks.next_wake()
+        """The next deadline's due time or idle alert, whichever comes first."""
+        wakes = [w for w in (self.clocks.next_wake(), self.idle.next_wake()) if w is not None]
+        return min(wakes, default=None)
+
+
+def _started(clock: Clock | None) -> list[Change]:
+    return [] if clock is None else [clock]

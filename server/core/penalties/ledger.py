@@ -90,6 +90,9 @@ class Ledger:
             key=lambda pair: pair[1].over_s,
         )
         self._items: dict[tuple[str, str], dict[str, Item]] = defaultdict(dict)
+        # (month, agent, rule) of every item counted since the caller last cleared it: what the
+        # runtime stores (write-behind) and whose month it pushes to the agent's panel.
+        self.changed: set[tuple[str, str, str]] = set()
 
     def month_of(self, ts: float) -> str:
         return datetime.fromtimestamp(ts, self.zone).strftime("%Y-%m")
@@ -147,7 +150,25 @@ class Ledger:
             item.yuan += rule.yuan
 
     def _item(self, agent: str, at: float, rule: str) -> Item:
-        return self._items[(self.month_of(at), agent)].setdefault(rule, Item())
+        month = self.month_of(at)
+        self.changed.add((month, agent, rule))
+        return self._items[(month, agent)].setdefault(rule, Item())
+
+    def rows(self, month: str, agent: str, rule: str) -> tuple[int, int, int] | None:
+        """One item as ``(count, yuan, points)``, what the store keeps of it (None: forgotten)."""
+        item = self._items.get((month, agent), {}).get(rule)
+        return None if item is None else (item.count, item.yuan, item.points)
+
+    def restore(
+        self, month: str, agent: str, rule: str, count: int, yuan: int, points: int
+    ) -> None:
+        """Put back an item as stored before a restart (not marked changed)."""
+        self._items[(month, agent)][rule] = Item(count, yuan, points)
+
+    def forget_months_before(self, month: str) -> None:
+        """Drop older months from memory (the store keeps them), so the ledger does not grow."""
+        for key in [key for key in self._items if key[0] < month]:
+            del self._items[key]
 
     def report(self, month: str, agent: str | None = None) -> dict[str, Any]:
         """``{"month", "agents": [{"agent", "yuan", "points", "items", "next", "text"}], "shop"}``.
@@ -161,31 +182,36 @@ class Ledger:
         for (row_month, name), items in sorted(self._items.items()):
             if row_month != month:
                 continue
-            yuan = sum(i.yuan for i in items.values())
-            points = sum(i.points for i in items.values())
-            shop_yuan += yuan
-            shop_points += points
-            if agent is not None and name != agent:
-                continue
-            nxt = self.next_fine(items)
-            rows.append(
-                {
-                    "agent": name,
-                    "yuan": yuan,
-                    "points": points,
-                    "items": [
-                        {"rule": rule, "count": i.count, "yuan": i.yuan, "points": i.points}
-                        for rule, i in sorted(items.items(), key=lambda kv: _order(kv[0]))
-                    ],
-                    "next": nxt,
-                    "text": next_text(yuan, points, nxt),
-                }
-            )
+            row = self._row(name, items)
+            shop_yuan += row["yuan"]
+            shop_points += row["points"]
+            if agent is None or name == agent:
+                rows.append(row)
         return {"month": month, "agents": rows, "shop": self._shop(shop_yuan, shop_points)}
+
+    def row(self, month: str, agent: str) -> dict[str, Any]:
+        """One agent's month, counted or not yet (the panel's line from the first day)."""
+        return self._row(agent, self._items.get((month, agent), {}))
+
+    def _row(self, agent: str, items: dict[str, Item]) -> dict[str, Any]:
+        yuan = sum(i.yuan for i in items.values())
+        points = sum(i.points for i in items.values())
+        nxt = self.next_fine(items)
+        return {
+            "agent": agent,
+            "yuan": yuan,
+            "points": points,
+            "items": [
+                {"rule": rule, "count": i.count, "yuan": i.yuan, "points": i.points}
+                for rule, i in sorted(items.items(), key=lambda kv: _order(kv[0]))
+            ],
+            "next": nxt,
+            "text": next_text(yuan, points, nxt),
+        }
 
     def next_fine(self, items: dict[str, Item]) -> dict[str, Any] | None:
         """The counted rule nearest its fine: ``{"rule", "remaining", "yuan", "over_s"}``."""
-        best = None
+        best: dict[str, Any] | None = None
         for name, rule in self.rules.waits():
             if rule.more_than is None or not rule.yuan:
                 continue

@@ -1,5 +1,5 @@
 // Supervisors' live dashboard: one websocket to /dashboard/live sends a snapshot of the shop and
-// then updates (timer, kpi, audit, agents, orders); the page keeps the view and redraws the part
+// then updates (timer, kpi, audit, agents, orders, adapters, ledger); the page keeps the view and redraws the part
 // an update touches. Clocks tick locally from each round's start and the server's clock.
 "use strict";
 
@@ -166,6 +166,49 @@
     setEmpty("audit", view.audit.length === 0);
   }
 
+  // The shop's own rulebook: each agent's month so far, the shop's total, who is idle now.
+  function ruleLabel(rule) {
+    const named = view.labels.rules[rule];
+    if (named) return named;
+    const category = view.labels.categories[rule.split(".")[0]];
+    return category ? `${category}（${rule}）` : rule;
+  }
+
+  function itemText(item) {
+    const cost = [item.yuan ? `¥${item.yuan}` : "", item.points ? `${item.points}分` : ""].filter(Boolean);
+    return `${ruleLabel(item.rule)} ×${item.count}${cost.length ? ` ${cost.join(" ")}` : ""}`;
+  }
+
+  function renderPenalties() {
+    const { month, agents, shop } = view.penalties;
+    $("penalties-month").textContent = month;
+    $("penalties-shop").textContent = shop.text;
+    $("penalties").tBodies[0].replaceChildren(
+      ...agents.map((row) =>
+        el(
+          "tr",
+          { dataset: { agent: row.agent } },
+          el("td", { textContent: row.agent }),
+          el("td", { className: "num", textContent: `¥${row.yuan}` }),
+          el("td", { className: "num", textContent: row.points }),
+          el("td", { className: "items" }, ...row.items.map((item) => el("span", { className: "item", textContent: itemText(item) }))),
+          el("td", { className: "next", textContent: row.text }),
+        ),
+      ),
+    );
+    setEmpty("penalties", agents.length === 0);
+  }
+
+  function renderIdle() {
+    $("idle-section").hidden = view.idle.length === 0;
+    $("idle-count").textContent = view.idle.length;
+    $("idle").replaceChildren(
+      ...view.idle.map((alert) =>
+        el("li", { dataset: { agent: alert.agent }, textContent: `${alert.agent} 自 ${localTime(alert.since)} 起无操作，${alert.waiting} 位买家在等待` }),
+      ),
+    );
+  }
+
   function nudgeLabel(nudge) {
     const state = nudge.state === "done" ? nudge.outcome : nudge.state;
     const who = nudge.agent ? ` ${nudge.agent}` : "";
@@ -206,6 +249,8 @@
       audit: frame.audit.slice().reverse(),
       orders: frame.orders,
       adapters: frame.adapters,
+      penalties: frame.penalties,
+      idle: frame.idle,
     };
     $("shop").textContent = `店铺 ${frame.shop}`;
     $("date").textContent = frame.date;
@@ -217,6 +262,8 @@
     renderAudit();
     renderOrders();
     renderAdapters();
+    renderPenalties();
+    renderIdle();
   }
 
   const HANDLERS = {
@@ -251,6 +298,12 @@
     adapters(frame) {
       view.adapters = frame.broken;
       renderAdapters();
+    },
+    ledger(frame) {
+      view.penalties = frame.penalties;
+      view.idle = frame.idle;
+      renderPenalties();
+      renderIdle();
     },
   };
 
