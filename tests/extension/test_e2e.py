@@ -6,6 +6,7 @@ chrome.storage.session view the docked panel does.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -231,9 +232,12 @@ def test_a_server_restart_shows_disconnected_then_connected_and_loses_nothing(
     assistant.kefu.start(ws_port=port)
 
     expect(assistant.panel.locator("#conn")).to_have_text("已连接", timeout=30_000)
-    expect(assistant.conversation_in_panel(FIRST)).to_have_attribute("data-level", "warn")
+    # Both clocks kept running across the restart on real time: by now each is at warn, or at
+    # due (6 s) when the extension's randomised reconnect took long; never lost or reset.
+    running = re.compile(r"^(warn|due)$")
+    expect(assistant.conversation_in_panel(FIRST)).to_have_attribute("data-level", running)
     expect(assistant.conversation_in_panel("demo-taobao-c2")).to_have_attribute(
-        "data-level", "warn"
+        "data-level", running
     )
     expect(assistant.panel.locator("#waiting-count")).to_have_text("2")
 
