@@ -484,7 +484,7 @@ class Cluster:
         self.send_to_gateway(gateway, request, "reply", orjson.dumps(answer))
 
 
-async def _mget(redis: aioredis.Redis, prefix: str, names: list[str]) -> list[bytes | None]:
+async def _mget(redis: aioredis.Redis, prefix: str, names: list[str]) -> list[bytes | str | None]:
     return list(await redis.mget([prefix + name for name in names])) if names else []
 
 

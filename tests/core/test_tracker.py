@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -233,6 +234,31 @@ def test_a_handed_over_round_moves_between_the_agents_waiting_lists():
     )
     reply(t, at(10, second=2), agent="amy")
     assert list(t.waiting("s1")) == []
+
+
+def test_an_agents_waiting_list_keeps_every_open_round_whichever_is_answered():
+    t, start = tracker(), at(10)
+    for n in range(4):
+        buyer(t, start + n, conversation=f"c{n}")
+    reply(t, start + 5, conversation="c1")  # the middle of the list
+    reply(t, start + 5, conversation="c3")  # its head (the newest round)
+    reply(t, start + 5, conversation="c3")  # a second reply changes nothing
+    assert sorted(c.conversation for c in t.waiting("s1", "alice")) == ["c0", "c2"]
+    assert t.waiting_count("s1", "alice") == 2
+    reply(t, start + 6, conversation="c0")
+    reply(t, start + 6, conversation="c2")
+    assert (list(t.waiting("s1")), t.waiting_count("s1", "alice")) == ([], 0)
+    buyer(t, start + 7, conversation="c2")  # a new round joins again
+    assert [c.conversation for c in t.waiting("s1", "alice")] == ["c2"]
+
+
+def test_restoring_a_conversation_already_in_memory_replaces_it():
+    t, start = tracker(), at(10)
+    saved = next(e.conversation for e in buyer(t, start) if hasattr(e, "conversation"))
+    again = dataclasses.replace(saved)
+    t.restore([again], [])
+    assert list(t.waiting("s1", "alice")) == [again] and t.conversations[("s1", "c1")] is again
+    assert pushes(t.advance(start + 20)) == [("alice", "warn", 20.0)]  # once, not twice
 
 
 def test_past_kpi_days_are_forgotten_and_today_kept():
