@@ -214,8 +214,10 @@ class Tracker:
         timezone: str,
         target_rate: float,
         limits: Limits | None = None,
+        live: bool = True,
     ) -> None:
         self.timers = dict(timers)
+        self.live = live  # False (QA replays): no effects are built, only the counts kept
         self.target_rate = target_rate
         self.limits = limits  # None (QA reports, benchmarks): everything stays, nothing is capped
         self.days = LocalDays(timezone, {p: t.window for p, t in self.timers.items()})
@@ -224,7 +226,7 @@ class Tracker:
         # shop -> agent -> its open rounds
         self._waiting: dict[str, dict[str, Rounds]] = {}
         self._heap: list[Wake] = []
-        self._thresholds = {p: _thresholds(t) for p, t in self.timers.items()}
+        self._thresholds = {p: _thresholds(t, live) for p, t in self.timers.items()}
 
     # --- events -----------------------------------------------------------------------------
 
@@ -272,10 +274,10 @@ class Tracker:
             return effects
         if conv.round_started_at is not None:
             self._answer(conv, ts, effects)
-        if ends_with_question(text):
+        if self.live and ends_with_question(text):  # a follow-up is a push, and counts nothing
             conv.asked_at = ts
             self._schedule(conv, ts + self.timers[conv.platform].follow_up_s)
-            effects.append(SaveConversation(conv))
+            self._saved(effects, conv)
         self._linger(conv, ts)
         return effects
 
@@ -418,15 +420,16 @@ class Tracker:
                 if conv.stage > self._stage_of(conv.platform, OVERDUE):
                     before.overdue -= 1
                     after.overdue += 1
-                effects += [SaveKpi(before), SaveKpi(after)]
-            effects.append(Push(conv.shop, old, self.timer_frame(conv, "cleared", now)))
+                self._kpi_saved(effects, before)
+                self._kpi_saved(effects, after)
+            self._timer(effects, conv, old, "cleared", now)
             self._leave(conv)
         conv.agent = agent
         if conv.round_started_at is not None:
             self._join(conv)
             level = self.level_of(conv)
-            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, now)))
-        effects.append(SaveConversation(conv))
+            self._timer(effects, conv, agent, level, now)
+        self._saved(effects, conv)
 
     def _start_round(
         self, conv: Conversation, ts: float, effects: list[Effect], not_before: float | None
@@ -440,32 +443,55 @@ class Tracker:
             kpi.rounds += 1
         else:
             kpi.outside_window += 1
-        effects.append(SaveKpi(kpi))
+        self._kpi_saved(effects, kpi)
         first = self._threshold_at(conv)
         if first is not None and not_before is not None:
             first = max(first, not_before)
         self._schedule(conv, first)
-        effects.append(SaveConversation(conv))
-        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "waiting", ts)))
+        self._saved(effects, conv)
+        self._timer(effects, conv, conv.agent, "waiting", ts)
 
     def _answer(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
         started = conv.round_started_at
         assert started is not None
         waited = max(0.0, ts - started)
-        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", ts)))
+        self._timer(effects, conv, conv.agent, "cleared", ts)
         if self.days.in_window(conv.platform, started):
             kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
             within = waited <= self.timers[conv.platform].target_s
             kpi.record_answer(waited, conv.first_round, within, conv.decided)
-            effects.append(SaveKpi(kpi))
-            effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
+            self._kpi_saved(effects, kpi)
+            if self.live:
+                effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
         self._leave(conv)
         conv.round_started_at = None
         conv.first_round = False
         conv.decided = False
         conv.stage = 0
         self._schedule(conv, None)
-        effects.append(SaveConversation(conv))
+        self._saved(effects, conv)
+
+    # Effects are built only when live: a QA replay needs the counts, not frames or writes.
+
+    def _timer(
+        self,
+        effects: list[Effect],
+        conv: Conversation,
+        agent: str,
+        level: str,
+        at: float,
+        started: float | None = None,
+    ) -> None:
+        if self.live:
+            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, at, started)))
+
+    def _saved(self, effects: list[Effect], conv: Conversation) -> None:
+        if self.live:
+            effects.append(SaveConversation(conv))
+
+    def _kpi_saved(self, effects: list[Effect], kpi: KpiDay) -> None:
+        if self.live:
+            effects.append(SaveKpi(kpi))
 
     def kpi_frame(self, kpi: KpiDay) -> dict[str, Any]:
         return {"type": "kpi", **kpi.report(self.target_rate)}
@@ -478,10 +504,9 @@ class Tracker:
             if conv.asked_at is None:
                 self._evict(conv)
                 return
-            frame = self.timer_frame(conv, FOLLOW_UP, deadline, started=conv.asked_at)
+            self._timer(effects, conv, conv.agent, FOLLOW_UP, deadline, conv.asked_at)
             conv.asked_at = None
-            effects.append(Push(conv.shop, conv.agent, frame))
-            effects.append(SaveConversation(conv))
+            self._saved(effects, conv)
             self._linger(conv, deadline)
             return
         if conv.stage == len(self._thresholds[conv.platform]):
@@ -495,25 +520,25 @@ class Tracker:
             if in_window:
                 kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
                 kpi.decided += 1
-                effects.append(SaveKpi(kpi))
+                self._kpi_saved(effects, kpi)
         else:
             if kind == OVERDUE and in_window:
                 kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
                 kpi.overdue += 1
-                effects.append(SaveKpi(kpi))
-            effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, kind, deadline)))
+                self._kpi_saved(effects, kpi)
+            self._timer(effects, conv, conv.agent, kind, deadline)
         self._schedule(conv, self._threshold_at(conv))
-        effects.append(SaveConversation(conv))
+        self._saved(effects, conv)
 
     def _expire(self, conv: Conversation, now: float, effects: list[Effect]) -> None:
         """Abandon a round unanswered for ``expire_s``: it counted as missed at its target, its
         panel entry is cleared, and the conversation leaves memory (a new line opens a round)."""
-        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", now)))
+        self._timer(effects, conv, conv.agent, "cleared", now)
         self._leave(conv)
         conv.round_started_at = None
         conv.stage = 0
         conv.decided = False
-        effects.append(SaveConversation(conv))
+        self._saved(effects, conv)
         self._evict(conv)
 
     def _threshold_at(self, conv: Conversation) -> float | None:
@@ -584,11 +609,13 @@ class Tracker:
         return kpi
 
 
-def _thresholds(timers: Timers) -> tuple[tuple[float, str], ...]:
+def _thresholds(timers: Timers, live: bool) -> tuple[tuple[float, str], ...]:
     pairs = [
         (timers.warn_s, WARN),
         (timers.due_s, DUE),
         (timers.target_s, TARGET),
         (timers.overdue_s, OVERDUE),
     ]
+    if not live:  # a replay pushes nothing: only the thresholds that count are kept
+        pairs = [(offset, kind) for offset, kind in pairs if kind in (TARGET, OVERDUE)]
     return tuple(sorted(pairs, key=lambda pair: (pair[0], _ORDER[pair[1]])))

@@ -54,7 +54,7 @@ def analyze(
             malformed.append(item)
     chat.sort(key=attrgetter("ts"))  # stable: lines with the same time keep the file's order
 
-    tracker = Tracker(timers, timezone, target_rate)
+    tracker = Tracker(timers, timezone, target_rate, live=False)  # the counts, no frames
     context = CheckContext(platform=platform)
     stats: dict[str, AgentStats] = {}
 
@@ -77,7 +77,7 @@ def analyze(
         before = math.nextafter(line.ts, -math.inf)
         tracker.advance(before)
         book.advance(before, holder)
-        conv = conversations.get((SHOP, line.conversation))
+        conv = conversations.find(SHOP, line.conversation)
         buyer = line.buyer or line.conversation
         if line.sender == "buyer":
             agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)

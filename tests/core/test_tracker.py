@@ -267,3 +267,25 @@ def test_past_kpi_days_are_forgotten_and_today_kept():
     buyer(t, at(10, day=16), conversation="c2")
     t.forget_days_before("2026-11-16")
     assert [key[2] for key in t.kpis] == ["2026-11-16"]
+
+
+def test_a_replay_tracker_counts_what_the_live_one_counts_and_builds_no_effects():
+    live, replay = tracker(), Tracker(DEFAULT_TIMERS, "Asia/Shanghai", 0.9, live=False)
+    start = at(10)
+    script = [  # (seconds after start, sender, conversation, agent, text)
+        (0, "buyer", "c1", "alice", ""), (5, "agent", "c1", "alice", "在的亲，要什么颜色呢？"),
+        (30, "buyer", "c1", "alice", ""), (200, "agent", "c1", "alice", "好的"),
+        (1, "buyer", "c2", "alice", ""), (40, "buyer", "c2", "bob", ""),  # handed over
+        (400, "agent", "c2", "bob", "久等了"), (2, "buyer", "c3", "bob", ""),  # never answered
+    ]  # fmt: skip
+    for t in (live, replay):
+        for offset, sender, conversation, agent, text in sorted(script, key=lambda s: s[0]):
+            effects = t.advance(start + offset - 0.001)
+            if sender == "buyer":
+                effects += t.buyer_message("s1", conversation, "tom", "jd", agent, start + offset)
+            else:
+                effects += reply(t, start + offset, text, agent, conversation=conversation)
+            assert (effects == []) is (t is replay)
+        t.advance(start + 3600)
+    assert replay.kpis == live.kpis and len(replay.kpis) == 2
+    assert live.kpi("s1", "bob", "2026-11-16").overdue == 2  # c2 answered late, c3 never
