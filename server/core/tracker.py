@@ -249,7 +249,7 @@ class Tracker:
         known = self.conversations.find(shop, conversation)
         if known is None or known.round_started_at is None or known.agent != agent:
             self._check_waiting(shop, agent)
-        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
+        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts, known)
         if conv.asked_at is not None:
             conv.asked_at = None
             self._schedule(conv, None)
@@ -391,11 +391,19 @@ class Tracker:
     # --- internals --------------------------------------------------------------------------
 
     def _own(
-        self, shop: str, conversation: str, buyer: str, platform: str, agent: str, now: float
+        self,
+        shop: str,
+        conversation: str,
+        buyer: str,
+        platform: str,
+        agent: str,
+        now: float,
+        known: Conversation | None = None,
     ) -> tuple[Conversation, list[Effect]]:
-        """Find or create the conversation; a line reported by another agent hands it over."""
+        """Find (unless the caller just did: ``known``) or create the conversation; a line
+        reported by another agent hands it over."""
         effects: list[Effect] = []
-        conv = self.conversations.find(shop, conversation)
+        conv = known or self.conversations.find(shop, conversation)
         if conv is None:
             self._check_shop(shop)
             conv = Conversation(shop, conversation, buyer, platform, agent)
@@ -427,8 +435,8 @@ class Tracker:
         conv.agent = agent
         if conv.round_started_at is not None:
             self._join(conv)
-            level = self.level_of(conv)
-            self._timer(effects, conv, agent, level, now)
+            if self.live:
+                self._timer(effects, conv, agent, self.level_of(conv), now)
         self._saved(effects, conv)
 
     def _start_round(
