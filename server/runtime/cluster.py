@@ -13,10 +13,11 @@ again (its delivery was committed before it was pushed).
 
 No two owners. An owner acts only while its last confirmed heartbeat is younger than
 ``HEARTBEAT_MS`` less ``MARGIN_S``: the key it set cannot have expired yet (Redis started its TTL no
-earlier than the moment the command was sent), so nobody can have taken a shop over. Past that
-(the process was paused, or cut off from Redis) a watchdog hands every shop back before anything
-else runs, and the scheduler checks the same before firing a clock; once its heartbeat is confirmed
-again the process re-adopts whatever still names it.
+earlier than the moment the command was sent), so nobody can have taken a shop over. The heartbeat
+is renewed from its own thread, so a busy event loop keeps it alive; past that window (the process
+was stopped, or cut off from Redis) a watch task hands every shop back, and the scheduler checks
+the same before firing a clock; once its heartbeat is confirmed again the process re-adopts
+whatever still names it.
 
 Gateways. A websocket whose shop another process owns is a *gateway* session: its frames go to
 the owner through the shop's stream ``kefu:in:<shop>`` (a consumer group, so entries a dead owner
@@ -33,11 +34,13 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
@@ -139,7 +142,12 @@ class Cluster:
         self._new_shop = asyncio.Event()
         self._stopping = False
         self._acting_until = 0.0  # time.monotonic() past which this node must not act as owner
-        self._watchdog: asyncio.TimerHandle | None = None
+        # The heartbeat has its own thread and connection: a busy or stalled event loop (a long
+        # burst of work, a slow disk) must not make a live process look dead. Only a stopped
+        # process or a lost Redis lets it lapse.
+        self._beats = redis.Redis.from_url(url, socket_timeout=HEARTBEAT_MS / 1000)
+        self._beating = threading.Thread(target=self._beat_thread, name="kefu-heartbeat")
+        self._stop_beats = threading.Event()
         self._take = self.redis.register_script(_TAKE)
         self._release = self.redis.register_script(_RELEASE)
 
@@ -147,11 +155,13 @@ class Cluster:
 
     async def start(self) -> None:
         # Alive before any session attaches anywhere: owners detach sessions of silent nodes.
-        await self._beat()
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._beat)
+        self._beating.start()
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(GATEWAY + self.node)
-        for loop in (self._receive, self._send, self._beat_loop, self._scan_loop, self._inbox):
-            self._tasks.append(asyncio.get_running_loop().create_task(loop()))
+        for loop in (self._receive, self._send, self._watch, self._scan_loop, self._inbox):
+            self._tasks.append(self._loop.create_task(loop()))
         log.info("cluster node started", extra={"node": self.node})
 
     async def stop(self) -> None:
@@ -160,8 +170,10 @@ class Cluster:
         Bounded in time: a connection cancelled in the middle of a command must not hold up
         the process's exit; the heartbeat then simply expires."""
         self._stopping = True  # no more adoptions, even by a claim already under way
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        self._stop_beats.set()
+        if self._beating.is_alive():  # before the heartbeat is deleted: it must not come back
+            await asyncio.to_thread(self._beating.join, STOP_S)
+        self._beats.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=STOP_S)
@@ -183,7 +195,7 @@ class Cluster:
 
     def check_acting(self) -> None:
         """Hand every shop back if the heartbeat may have expired: another node may own them.
-        Called before anything acts as owner (the scheduler, forwarded events, the watchdog)."""
+        Called before anything acts as owner (the scheduler, forwarded events, the watch task)."""
         if self.owned and time.monotonic() >= self._acting_until:
             log.warning("heartbeat not confirmed in time: handing shops back")
             for shop in list(self.owned):
@@ -241,35 +253,43 @@ class Cluster:
         self.owner.forget(shop)
         log.warning("shop lost", extra={"shop": shop, "node": self.node})
 
-    async def _beat(self) -> None:
-        """Renew the heartbeat and, in the same transaction, read who owns our shops."""
+    def _beat(self) -> None:
+        """Renew the heartbeat and, in the same transaction, read who owns our shops (in the
+        heartbeat thread). Acting is extended only when every shop is still ours: a shop gone
+        means our heartbeat lapsed (the process was stopped), so nothing acts until it is lost."""
         sent = time.monotonic()
-        shops = list(self.owned)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        shops = tuple(self.owned)
+        with self._beats.pipeline(transaction=True) as pipe:
             pipe.set(ALIVE + self.node, 1, px=HEARTBEAT_MS)
             if shops:
                 pipe.mget([OWNER + shop for shop in shops])
-            answer = await pipe.execute()
+            answer = pipe.execute()
         owners = answer[1] if shops else []
-        for shop, owner in zip(shops, owners, strict=True):
-            if shop in self.owned and (owner is None or _text(owner) != self.node):
-                self._lose(shop)
-        if self._stopping:
-            return
-        self._acting_until = sent + HEARTBEAT_MS / 1000 - MARGIN_S
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        loop = asyncio.get_running_loop()
-        delay = self._acting_until - time.monotonic()
-        self._watchdog = loop.call_at(loop.time() + delay, self.check_acting)
+        moved = [
+            s for s, owner in zip(shops, owners, strict=True) if _text(owner or b"") != self.node
+        ]
+        if moved:
+            self._loop.call_soon_threadsafe(self._lose_moved, moved)
+        elif not self._stopping:
+            self._acting_until = sent + HEARTBEAT_MS / 1000 - MARGIN_S
 
-    async def _beat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(BEAT_S)
+    def _beat_thread(self) -> None:
+        while not self._stop_beats.wait(BEAT_S):
             try:
-                await self._beat()
+                self._beat()
             except RedisError as exc:
                 log.error("heartbeat failed", extra={"error": str(exc)})
+
+    def _lose_moved(self, shops: list[str]) -> None:
+        for shop in shops:
+            if shop in self.owned:
+                self._lose(shop)
+
+    async def _watch(self) -> None:
+        """Hand the shops back as soon as the heartbeat may have lapsed, even with no clock due."""
+        while True:
+            await asyncio.sleep(BEAT_S)
+            self.check_acting()
 
     async def _scan_loop(self) -> None:
         """Take over shops whose owner's heartbeat is gone; close gateway sessions whose shop
