@@ -146,7 +146,11 @@ class Cluster:
         # burst of work, a slow disk) must not make a live process look dead. Only a stopped
         # process or a lost Redis lets it lapse.
         self._beats = redis.Redis.from_url(url, socket_timeout=HEARTBEAT_MS / 1000)
-        self._beating = threading.Thread(target=self._beat_thread, name="kefu-heartbeat")
+        self._beating = threading.Thread(
+            target=self._beat_thread,
+            name="kefu-heartbeat",
+            daemon=True,  # never holds up exit
+        )
         self._stop_beats = threading.Event()
         self._take = self.redis.register_script(_TAKE)
         self._release = self.redis.register_script(_RELEASE)
