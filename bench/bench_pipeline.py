@@ -4,7 +4,9 @@
 Each buyer message is on a new conversation, so every one starts a reply round: the server
 decodes it, starts the clock (tracker, KPI and conversation writes to SQLite, a ``timer`` push)
 and answers with ``suggestions``. The echo server sends the frame back. The load generator is a
-closed loop in its own process: 50 connections, ``WINDOW`` requests in flight on each.
+closed loop in its own process: 50 connections, ``WINDOW`` requests in flight on each. The
+buyer lines are the suggester's 292 labelled real-looking questions (tests/data/suggest), taken in
+turn, never one repeated text; the server caches no suggestions, so there is no hit rate to report.
 Server CPU per message is read from ``/proc`` over the timed window (every thread of the process).
 """
 
@@ -30,7 +32,7 @@ from bench.common import (
 
 CONNECTIONS = 50
 WINDOW = 4
-TARGET_SHARE = 0.5
+TARGET_SHARE = 0.35  # issue 17
 
 
 def measure(

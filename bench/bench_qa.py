@@ -32,7 +32,7 @@ from server.settings import DEFAULT_TIMERS
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = ZoneInfo("Asia/Shanghai")
 DAY_START = datetime(2025, 3, 10, 7, 0, tzinfo=ZONE).timestamp()  # 07:00, before the window
-TARGET_LINES_PER_S = 50_000
+TARGET_LINES_PER_S = 100_000
 
 _QUESTIONS = (
     "这件{color}的有{size}码吗", "身高{n}厘米穿什么码", "能便宜{n}块吗", "今天{n}点前下单能发吗",

@@ -88,3 +88,18 @@ class RedisServer:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+
+async def until_stored(url: str, shop: str, conversation: str) -> None:
+    """Until the store holds the conversation (a server writes every 100 ms): what a process
+    killed before that loses is documented, not what the failover tests and bench measure.
+    Woken by Redis's keyspace notifications, subscribed to before the first look."""
+    import orjson
+    import redis.asyncio as aioredis
+
+    field = orjson.dumps([shop, conversation])
+    async with aioredis.from_url(url) as client, client.pubsub() as pubsub:
+        await client.config_set("notify-keyspace-events", "Kh")
+        await pubsub.subscribe("__keyspace@0__:kefu:conversations")
+        while not await client.hexists("kefu:conversations", field):  # type: ignore[misc]
+            await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.core.kpi import KpiDay, LocalDays
@@ -52,16 +52,121 @@ class Conversation:
     decided: bool = False  # the open round already counted as a miss (target passed)
     first_round: bool = True  # no round of this conversation was answered yet
     asked_at: float | None = None  # the agent asked the buyer a question at this time
-    deadline: float | None = None  # the heap entry that is current; others are stale
+    deadline: Wake | None = None  # the heap entry that is current; others are stale
+    # Neighbours in its agent's list of open rounds (:class:`Rounds`): two slots instead of an
+    # entry in a dict per agent (~50 bytes of each of 100,000 open rounds). Not stored, not
+    # compared, not copied by ``dataclasses.replace``.
+    waiting_prev: Conversation | None = field(default=None, init=False, repr=False, compare=False)
+    waiting_next: Conversation | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.shop, self.conversation)
 
-    def __lt__(self, other: Conversation) -> bool:
-        # Heap entries are (deadline, conversation): equal deadlines may fire in either order,
-        # and this spares a tie-breaking counter (40 bytes) in each of 100,000 entries.
-        return False
+
+class Wake(float):
+    """A heap entry: the deadline itself, carrying its conversation. 48 bytes, where a
+    ``(deadline, conversation)`` tuple and its float took 80 (issue 17); equal deadlines fire
+    in either order."""
+
+    __slots__ = ("conv",)
+    conv: Conversation
+
+    def __new__(cls, deadline: float, conv: Conversation) -> Wake:
+        wake = super().__new__(cls, deadline)
+        wake.conv = conv
+        return wake
+
+
+class Rounds:
+    """One agent's open rounds: a doubly linked list through the conversations themselves."""
+
+    __slots__ = ("head", "count")
+
+    def __init__(self) -> None:
+        self.head: Conversation | None = None
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Conversation]:
+        conv = self.head
+        while conv is not None:
+            yield conv
+            conv = conv.waiting_next
+
+    def __len__(self) -> int:
+        return self.count
+
+    def join(self, conv: Conversation) -> None:
+        if self.holds(conv):
+            return
+        conv.waiting_prev, conv.waiting_next = None, self.head
+        if self.head is not None:
+            self.head.waiting_prev = conv
+        self.head = conv
+        self.count += 1
+
+    def leave(self, conv: Conversation) -> bool:
+        """Take ``conv`` out if it is in; True if it was."""
+        if not self.holds(conv):
+            return False
+        before, after = conv.waiting_prev, conv.waiting_next
+        if before is None:
+            self.head = after
+        else:
+            before.waiting_next = after
+        if after is not None:
+            after.waiting_prev = before
+        conv.waiting_prev = conv.waiting_next = None
+        self.count -= 1
+        return True
+
+    def holds(self, conv: Conversation) -> bool:
+        return conv.waiting_prev is not None or self.head is conv
+
+
+class Conversations(Mapping[tuple[str, str], Conversation]):
+    """Every conversation in memory, by ``(shop, conversation)``: one dict per shop, so no key
+    tuple is kept per conversation (56 of its ~450 bytes, issue 17)."""
+
+    __slots__ = ("by_shop",)
+
+    def __init__(self) -> None:
+        self.by_shop: dict[str, dict[str, Conversation]] = {}
+
+    def find(self, shop: str, conversation: str) -> Conversation | None:
+        convs = self.by_shop.get(shop)
+        return None if convs is None else convs.get(conversation)
+
+    def __getitem__(self, key: tuple[str, str]) -> Conversation:
+        return self.by_shop[key[0]][key[1]]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and self.find(*key) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for shop, convs in self.by_shop.items():
+            for conversation in convs:
+                yield shop, conversation
+
+    def __len__(self) -> int:
+        return sum(map(len, self.by_shop.values()))
+
+    def in_shop(self, shop: str) -> int:
+        return len(self.by_shop.get(shop, ()))
+
+    def add(self, conv: Conversation) -> None:
+        self.by_shop.setdefault(conv.shop, {})[conv.conversation] = conv
+
+    def remove(self, conv: Conversation) -> None:
+        """Remove ``conv`` if it is the one kept under its key."""
+        convs = self.by_shop.get(conv.shop)
+        if convs is not None and convs.get(conv.conversation) is conv:
+            del convs[conv.conversation]
+            if not convs:
+                del self.by_shop[conv.shop]
+
+    def drop_shop(self, shop: str) -> list[Conversation]:
+        return list(self.by_shop.pop(shop, {}).values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,18 +224,19 @@ class Tracker:
         timezone: str,
         target_rate: float,
         limits: Limits | None = None,
+        live: bool = True,
     ) -> None:
         self.timers = dict(timers)
+        self.live = live  # False (QA replays): no effects are built, only the counts kept
         self.target_rate = target_rate
         self.limits = limits  # None (QA reports, benchmarks): everything stays, nothing is capped
         self.days = LocalDays(timezone, {p: t.window for p, t in self.timers.items()})
-        self.conversations: dict[tuple[str, str], Conversation] = {}
+        self.conversations = Conversations()
         self.kpis: dict[tuple[str, str, str], KpiDay] = {}
-        # shop -> agent -> conversation -> its open round; and conversations in memory per shop
-        self._waiting: dict[str, dict[str, dict[str, Conversation]]] = {}
-        self._per_shop: dict[str, int] = {}
-        self._heap: list[tuple[float, Conversation]] = []
-        self._thresholds = {p: _thresholds(t) for p, t in self.timers.items()}
+        # shop -> agent -> its open rounds
+        self._waiting: dict[str, dict[str, Rounds]] = {}
+        self._heap: list[Wake] = []
+        self._thresholds = {p: _thresholds(t, live) for p, t in self.timers.items()}
 
     # --- events -----------------------------------------------------------------------------
 
@@ -150,10 +256,10 @@ class Tracker:
 
         Raises :class:`LimitExceeded` (and changes nothing) when the line would open a round
         beyond the agent's cap, or a conversation beyond the shop's."""
-        known = self.conversations.get((shop, conversation))
+        known = self.conversations.find(shop, conversation)
         if known is None or known.round_started_at is None or known.agent != agent:
             self._check_waiting(shop, agent)
-        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
+        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts, known)
         if conv.asked_at is not None:
             conv.asked_at = None
             self._schedule(conv, None)
@@ -178,10 +284,10 @@ class Tracker:
             return effects
         if conv.round_started_at is not None:
             self._answer(conv, ts, effects)
-        if ends_with_question(text):
+        if self.live and ends_with_question(text):  # a follow-up is a push, and counts nothing
             conv.asked_at = ts
             self._schedule(conv, ts + self.timers[conv.platform].follow_up_s)
-            effects.append(SaveConversation(conv))
+            self._saved(effects, conv)
         self._linger(conv, ts)
         return effects
 
@@ -189,11 +295,13 @@ class Tracker:
         """Fire every threshold due at or before ``now``."""
         effects: list[Effect] = []
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, conv = heapq.heappop(heap)
-            if conv.deadline != deadline:
+        while heap and heap[0] <= now:
+            wake = heapq.heappop(heap)
+            conv = wake.conv
+            if conv.deadline is not wake:
                 continue  # stale: the clock was reset or cleared since
             conv.deadline = None
+            deadline = float(wake)
             # On time (or nearly): report the threshold itself; long past it (history, or a
             # restart catching up), report the wait as it really is now.
             self._fire(conv, deadline if now - deadline <= LATE_S else now, effects)
@@ -202,9 +310,9 @@ class Tracker:
     def next_wake(self) -> float | None:
         """When :meth:`advance` next has work, dropping stale heap entries on the way."""
         heap = self._heap
-        while heap and heap[0][1].deadline != heap[0][0]:
+        while heap and heap[0].conv.deadline is not heap[0]:
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        return float(heap[0]) if heap else None
 
     def restore(self, conversations: list[Conversation], kpis: list[KpiDay]) -> None:
         """Load state saved before a restart; clocks resume from the stored start times."""
@@ -221,7 +329,11 @@ class Tracker:
         self._take(conv, now)
 
     def _take(self, conv: Conversation, now: float) -> None:
-        self._add(conv)
+        replaced = self.conversations.find(conv.shop, conv.conversation)
+        if replaced is not None and replaced is not conv:
+            self._leave(replaced)
+            replaced.deadline = None  # its heap entries are stale now
+        self.conversations.add(conv)
         if conv.round_started_at is not None:
             self._join(conv)
             self._schedule(conv, self._threshold_at(conv))
@@ -232,10 +344,9 @@ class Tracker:
 
     def forget(self, shop: str) -> None:
         """Drop a shop's conversations and KPIs (another process took the shop over)."""
-        for key in [key for key in self.conversations if key[0] == shop]:
-            self.conversations.pop(key).deadline = None  # its heap entries are stale now
+        for conv in self.conversations.drop_shop(shop):
+            conv.deadline = None  # its heap entries are stale now
         self._waiting.pop(shop, None)
-        self._per_shop.pop(shop, None)
         for day in [day for day in self.kpis if day[0] == shop]:
             del self.kpis[day]
 
@@ -256,10 +367,10 @@ class Tracker:
         """The open rounds of a shop, or of one of its agents (in no particular order)."""
         agents = self._waiting.get(shop, {})
         if agent is not None:
-            yield from agents.get(agent, {}).values()
+            yield from agents.get(agent, ())
             return
         for rounds in agents.values():
-            yield from rounds.values()
+            yield from rounds
 
     def waiting_count(self, shop: str, agent: str) -> int:
         return len(self._waiting.get(shop, {}).get(agent, ()))
@@ -290,15 +401,23 @@ class Tracker:
     # --- internals --------------------------------------------------------------------------
 
     def _own(
-        self, shop: str, conversation: str, buyer: str, platform: str, agent: str, now: float
+        self,
+        shop: str,
+        conversation: str,
+        buyer: str,
+        platform: str,
+        agent: str,
+        now: float,
+        known: Conversation | None = None,
     ) -> tuple[Conversation, list[Effect]]:
-        """Find or create the conversation; a line reported by another agent hands it over."""
+        """Find (unless the caller just did: ``known``) or create the conversation; a line
+        reported by another agent hands it over."""
         effects: list[Effect] = []
-        conv = self.conversations.get((shop, conversation))
+        conv = known or self.conversations.find(shop, conversation)
         if conv is None:
             self._check_shop(shop)
             conv = Conversation(shop, conversation, buyer, platform, agent)
-            self._add(conv)
+            self.conversations.add(conv)
         elif conv.agent != agent:
             self._hand_over(conv, agent, now, effects)
         return conv, effects
@@ -319,15 +438,16 @@ class Tracker:
                 if conv.stage > self._stage_of(conv.platform, OVERDUE):
                     before.overdue -= 1
                     after.overdue += 1
-                effects += [SaveKpi(before), SaveKpi(after)]
-            effects.append(Push(conv.shop, old, self.timer_frame(conv, "cleared", now)))
+                self._kpi_saved(effects, before)
+                self._kpi_saved(effects, after)
+            self._timer(effects, conv, old, "cleared", now)
             self._leave(conv)
         conv.agent = agent
         if conv.round_started_at is not None:
             self._join(conv)
-            level = self.level_of(conv)
-            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, now)))
-        effects.append(SaveConversation(conv))
+            if self.live:
+                self._timer(effects, conv, agent, self.level_of(conv), now)
+        self._saved(effects, conv)
 
     def _start_round(
         self, conv: Conversation, ts: float, effects: list[Effect], not_before: float | None
@@ -341,32 +461,55 @@ class Tracker:
             kpi.rounds += 1
         else:
             kpi.outside_window += 1
-        effects.append(SaveKpi(kpi))
+        self._kpi_saved(effects, kpi)
         first = self._threshold_at(conv)
         if first is not None and not_before is not None:
             first = max(first, not_before)
         self._schedule(conv, first)
-        effects.append(SaveConversation(conv))
-        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "waiting", ts)))
+        self._saved(effects, conv)
+        self._timer(effects, conv, conv.agent, "waiting", ts)
 
     def _answer(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
         started = conv.round_started_at
         assert started is not None
         waited = max(0.0, ts - started)
-        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", ts)))
+        self._timer(effects, conv, conv.agent, "cleared", ts)
         if self.days.in_window(conv.platform, started):
             kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
             within = waited <= self.timers[conv.platform].target_s
             kpi.record_answer(waited, conv.first_round, within, conv.decided)
-            effects.append(SaveKpi(kpi))
-            effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
+            self._kpi_saved(effects, kpi)
+            if self.live:
+                effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
         self._leave(conv)
         conv.round_started_at = None
         conv.first_round = False
         conv.decided = False
         conv.stage = 0
         self._schedule(conv, None)
-        effects.append(SaveConversation(conv))
+        self._saved(effects, conv)
+
+    # Effects are built only when live: a QA replay needs the counts, not frames or writes.
+
+    def _timer(
+        self,
+        effects: list[Effect],
+        conv: Conversation,
+        agent: str,
+        level: str,
+        at: float,
+        started: float | None = None,
+    ) -> None:
+        if self.live:
+            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, at, started)))
+
+    def _saved(self, effects: list[Effect], conv: Conversation) -> None:
+        if self.live:
+            effects.append(SaveConversation(conv))
+
+    def _kpi_saved(self, effects: list[Effect], kpi: KpiDay) -> None:
+        if self.live:
+            effects.append(SaveKpi(kpi))
 
     def kpi_frame(self, kpi: KpiDay) -> dict[str, Any]:
         return {"type": "kpi", **kpi.report(self.target_rate)}
@@ -379,10 +522,9 @@ class Tracker:
             if conv.asked_at is None:
                 self._evict(conv)
                 return
-            frame = self.timer_frame(conv, FOLLOW_UP, deadline, started=conv.asked_at)
+            self._timer(effects, conv, conv.agent, FOLLOW_UP, deadline, conv.asked_at)
             conv.asked_at = None
-            effects.append(Push(conv.shop, conv.agent, frame))
-            effects.append(SaveConversation(conv))
+            self._saved(effects, conv)
             self._linger(conv, deadline)
             return
         if conv.stage == len(self._thresholds[conv.platform]):
@@ -396,27 +538,27 @@ class Tracker:
             if in_window:
                 kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
                 kpi.decided += 1
-                effects.append(SaveKpi(kpi))
+                self._kpi_saved(effects, kpi)
         else:
             if kind == OVERDUE and in_window:
                 kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
                 kpi.overdue += 1
-                effects.append(SaveKpi(kpi))
-            effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, kind, deadline)))
+                self._kpi_saved(effects, kpi)
+            self._timer(effects, conv, conv.agent, kind, deadline)
         self._schedule(conv, self._threshold_at(conv))
-        effects.append(SaveConversation(conv))
+        self._saved(effects, conv)
 
     def _expire(self, conv: Conversation, now: float, effects: list[Effect]) -> None:
         """Abandon a round unanswered for ``expire_s``: it counted as missed at its target, its
         panel entry is cleared, and the conversation leaves memory (a new line opens a round)."""
-        effects.append(Push(conv.shop, conv.agent, self.timer_frame(conv, "cleared", now)))
+        self._timer(effects, conv, conv.agent, "cleared", now)
         assert conv.round_started_at is not None
         effects.append(Abandoned(conv.shop, conv.agent, conv.round_started_at, now))
         self._leave(conv)
         conv.round_started_at = None
         conv.stage = 0
         conv.decided = False
-        effects.append(SaveConversation(conv))
+        self._saved(effects, conv)
         self._evict(conv)
 
     def _threshold_at(self, conv: Conversation) -> float | None:
@@ -435,23 +577,21 @@ class Tracker:
         if conv.deadline is None and self.limits is not None:
             self._schedule(conv, now + self.limits.idle_s)
 
-    def _add(self, conv: Conversation) -> None:
-        self.conversations[conv.key] = conv
-        self._per_shop[conv.shop] = self._per_shop.get(conv.shop, 0) + 1
-
     def _evict(self, conv: Conversation) -> None:
-        if self.conversations.get(conv.key) is conv:
-            del self.conversations[conv.key]
-            self._per_shop[conv.shop] -= 1
+        self.conversations.remove(conv)
         conv.deadline = None
 
     def _join(self, conv: Conversation) -> None:
-        self._waiting.setdefault(conv.shop, {}).setdefault(conv.agent, {})[conv.conversation] = conv
+        agents = self._waiting.setdefault(conv.shop, {})
+        rounds = agents.get(conv.agent)
+        if rounds is None:
+            rounds = agents[conv.agent] = Rounds()
+        rounds.join(conv)
 
     def _leave(self, conv: Conversation) -> None:
         agents = self._waiting.get(conv.shop, {})
         rounds = agents.get(conv.agent)
-        if rounds is not None and rounds.pop(conv.conversation, None) is not None and not rounds:
+        if rounds is not None and rounds.leave(conv) and not rounds.count:
             del agents[conv.agent]
 
     def _check_waiting(self, shop: str, agent: str) -> None:
@@ -464,7 +604,9 @@ class Tracker:
             )
 
     def _check_shop(self, shop: str) -> None:
-        if self.limits is not None and self._per_shop.get(shop, 0) >= (cap := self.limits.per_shop):
+        if self.limits is not None and self.conversations.in_shop(shop) >= (
+            cap := self.limits.per_shop
+        ):
             raise LimitExceeded(
                 f"shop {shop!r} has {cap} conversations in memory, the most allowed"
                 " (KEFU_MAX_CONVERSATIONS_PER_SHOP)"
@@ -474,9 +616,11 @@ class Tracker:
         return next(i for i, (_, k) in enumerate(self._thresholds[platform]) if k == kind)
 
     def _schedule(self, conv: Conversation, deadline: float | None) -> None:
-        conv.deadline = deadline
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, conv))
+        if deadline is None:
+            conv.deadline = None
+        else:
+            conv.deadline = wake = Wake(deadline, conv)
+            heapq.heappush(self._heap, wake)
 
     def _kpi(self, shop: str, agent: str, date: str) -> KpiDay:
         kpi = self.kpis.get((shop, agent, date))
@@ -485,11 +629,13 @@ class Tracker:
         return kpi
 
 
-def _thresholds(timers: Timers) -> tuple[tuple[float, str], ...]:
+def _thresholds(timers: Timers, live: bool) -> tuple[tuple[float, str], ...]:
     pairs = [
         (timers.warn_s, WARN),
         (timers.due_s, DUE),
         (timers.target_s, TARGET),
         (timers.overdue_s, OVERDUE),
     ]
+    if not live:  # a replay pushes nothing: only the thresholds that count are kept
+        pairs = [(offset, kind) for offset, kind in pairs if kind in (TARGET, OVERDUE)]
     return tuple(sorted(pairs, key=lambda pair: (pair[0], _ORDER[pair[1]])))

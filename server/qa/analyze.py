@@ -54,7 +54,7 @@ def analyze(
             malformed.append(item)
     chat.sort(key=attrgetter("ts"))  # stable: lines with the same time keep the file's order
 
-    tracker = Tracker(timers, timezone, target_rate)
+    tracker = Tracker(timers, timezone, target_rate, live=False)  # the counts, no frames
     context = CheckContext(platform=platform)
     stats: dict[str, AgentStats] = {}
 
@@ -73,22 +73,25 @@ def analyze(
     def holder(kind: str, key: str) -> str:  # a missed deadline is fined to the holder then
         return conversations[(SHOP, key)].agent
 
+    # Bound once: this loop runs once per line of exports of hundreds of thousands of lines.
+    advance, advance_book, find = tracker.advance, book.advance, conversations.find
+    buyer_message, agent_message = tracker.buyer_message, tracker.agent_message
+    nextafter, minus_inf = math.nextafter, -math.inf
     for line in chat:
-        before = math.nextafter(line.ts, -math.inf)
-        tracker.advance(before)
-        book.advance(before, holder)
-        conv = conversations.get((SHOP, line.conversation))
-        buyer = line.buyer or line.conversation
+        ts, conversation = line.ts, line.conversation
+        before = nextafter(ts, minus_inf)
+        advance(before)
+        advance_book(before, holder)
+        conv = find(SHOP, conversation)
+        buyer = line.buyer or conversation
         if line.sender == "buyer":
             agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)
-            tracker.buyer_message(SHOP, line.conversation, buyer, platform, agent, line.ts)
-            book.buyer_line(line.conversation, agent, line.text, line.ts)
+            buyer_message(SHOP, conversation, buyer, platform, agent, ts)
+            book.buyer_line(conversation, agent, line.text, ts)
             continue
         agent = line.agent or UNKNOWN_AGENT
         started = conv.round_started_at if conv is not None else None
-        tracker.agent_message(
-            SHOP, line.conversation, buyer, platform, agent, line.ts, line.text, line.auto
-        )
+        agent_message(SHOP, conversation, buyer, platform, agent, ts, line.text, line.auto)
         if line.auto:
             continue
         agent_stats = of(agent)
@@ -102,7 +105,7 @@ def analyze(
             line.ts,
             platform=platform,
             round_started_at=started,
-            violations=tuple((v.rule, v.category) for v in violations),
+            violations=tuple([(v.rule, v.category) for v in violations]) if violations else (),
         )
         _note(agent_stats, line, line.conversation not in replied)
         replied.add(line.conversation)

@@ -1,13 +1,23 @@
 """Several server processes on one Redis (``KEFU_REDIS_URL``): each shop is served by one
 process at a time, and every process accepts any agent's websocket.
 
-Ownership. A process *owns* a shop while it holds the lease ``kefu:owner:<shop>`` (renewed every
-2 s, expiring after 6 s). The owner keeps the shop's clocks, nudges and pushes in memory exactly
-as a single server does, and is the only process that fires them, so each fires once cluster-wide.
-When a process dies its leases expire and the others, which scan ``kefu:shops`` every 2 s,
-claim the orphaned shops and load their state from the Redis store: open rounds resume from
+Ownership. ``kefu:owner:<shop>`` names the node owning a shop, and a shop's owner is valid while
+the node's heartbeat ``kefu:alive:<node>`` lives (renewed every ``BEAT_S``, expiring after
+``HEARTBEAT_MS``): one key per process keeps every shop it owns, however many. The owner keeps the
+shop's clocks, nudges and pushes in memory exactly as a single server does, and is the only process
+that fires them, so each fires once cluster-wide. When a process dies its heartbeat expires and
+the others, which scan ``kefu:shops`` every ``SCAN_S``, take its shops over (a script that checks
+the heartbeat is still gone) and load their state from the Redis store: open rounds resume from
 their stored start, nudges whose time passed fire at once, a nudge already delivered is not fired
 again (its delivery was committed before it was pushed).
+
+No two owners. An owner acts only while its last confirmed heartbeat is younger than
+``HEARTBEAT_MS`` less ``MARGIN_S``: the key it set cannot have expired yet (Redis started its TTL no
+earlier than the moment the command was sent), so nobody can have taken a shop over. The heartbeat
+is renewed from its own thread, so a busy event loop keeps it alive; past that window (the process
+was stopped, or cut off from Redis) a watch task hands every shop back, and the scheduler checks
+the same before firing a clock; once its heartbeat is confirmed again the process re-adopts
+whatever still names it.
 
 Gateways. A websocket whose shop another process owns is a *gateway* session: its frames go to
 the owner through the shop's stream ``kefu:in:<shop>`` (a consumer group, so entries a dead owner
@@ -24,9 +34,13 @@ import logging
 import os
 import secrets
 import socket
+import threading
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
@@ -37,24 +51,34 @@ from server.settings import Token
 
 log = logging.getLogger("kefu.cluster")
 
-LEASE_MS = 6000
-RENEW_S = 2.0
-SCAN_S = 2.0
+HEARTBEAT_MS = 1500  # a node's heartbeat TTL: a dead node's shops move this long after its death
+BEAT_S = 0.25  # heartbeat renewal, which also confirms the shops the node owns
+MARGIN_S = 0.4  # an owner stops acting this long before its heartbeat could expire
+SCAN_S = 0.25  # survivors look for shops whose owner's heartbeat is gone
 READ_BLOCK_MS = 200
 REQUEST_TIMEOUT_S = 10.0
 STOP_S = 2.0
 CLOSE_MOVED = 1012  # "service restart": the shop moved to another process; reconnect
 
-OWNER = "kefu:owner:"  # + shop: the owning node, with a lease
-SHOPS = "kefu:shops"  # every shop the deployment has seen
+OWNER = "kefu:owner:"  # + shop: the owning node (valid while that node's heartbeat lives)
+SHOPS = "kefu:shops"  # every shop ever claimed
 INBOX = "kefu:in:"  # + shop: events for the shop's owner (a stream)
 GATEWAY = "kefu:gw:"  # + node: frames for that node's websockets (pub/sub)
 ALIVE = "kefu:alive:"  # + node: a node's heartbeat
 GROUP = "owners"
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
+# Claim a shop: free, already ours (re-adopted after a stale heartbeat), or named after the node
+# ARGV[2] whose heartbeat KEYS[2] is gone. The shop joins the scanned set in the same step, so a
+# scan never sees a shop between "known" and "claimed" (it would claim it for itself).
+# KEYS: owner key, the expected owner's heartbeat, the set of shops. ARGV: us, expected owner, shop.
+_TAKE = """
+local current = redis.call('get', KEYS[1])
+if current and current ~= ARGV[1] then
+  if current ~= ARGV[2] or redis.call('exists', KEYS[2]) == 1 then return 0 end
+end
+redis.call('set', KEYS[1], ARGV[1])
+redis.call('sadd', KEYS[3], ARGV[3])
+return 1
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -117,26 +141,43 @@ class Cluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._new_shop = asyncio.Event()
         self._stopping = False
-        self._renew = self.redis.register_script(_RENEW)
+        self._acting_until = 0.0  # time.monotonic() past which this node must not act as owner
+        # The heartbeat has its own thread and connection: a busy or stalled event loop (a long
+        # burst of work, a slow disk) must not make a live process look dead. Only a stopped
+        # process or a lost Redis lets it lapse.
+        self._beats = redis.Redis.from_url(url, socket_timeout=HEARTBEAT_MS / 1000)
+        self._beating = threading.Thread(
+            target=self._beat_thread,
+            name="kefu-heartbeat",
+            daemon=True,  # never holds up exit
+        )
+        self._stop_beats = threading.Event()
+        self._take = self.redis.register_script(_TAKE)
         self._release = self.redis.register_script(_RELEASE)
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         # Alive before any session attaches anywhere: owners detach sessions of silent nodes.
-        await self.redis.set(ALIVE + self.node, 1, px=LEASE_MS)
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._beat)
+        self._beating.start()
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(GATEWAY + self.node)
-        for loop in (self._receive, self._send, self._renew_loop, self._scan_loop, self._inbox):
-            self._tasks.append(asyncio.get_running_loop().create_task(loop()))
+        for loop in (self._receive, self._send, self._watch, self._scan_loop, self._inbox):
+            self._tasks.append(self._loop.create_task(loop()))
         log.info("cluster node started", extra={"node": self.node})
 
     async def stop(self) -> None:
         """Hand the shops back at once (the others adopt them at their next scan), then close.
 
         Bounded in time: a connection cancelled in the middle of a command must not hold up
-        the process's exit; leases then simply expire."""
+        the process's exit; the heartbeat then simply expires."""
         self._stopping = True  # no more adoptions, even by a claim already under way
+        self._stop_beats.set()
+        if self._beating.is_alive():  # before the heartbeat is deleted: it must not come back
+            await asyncio.to_thread(self._beating.join, STOP_S)
+        self._beats.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=STOP_S)
@@ -153,27 +194,45 @@ class Cluster:
     # --- ownership --------------------------------------------------------------------------
 
     def owns(self, shop: str) -> bool:
+        self.check_acting()
         return shop in self.owned
 
+    def check_acting(self) -> None:
+        """Hand every shop back if the heartbeat may have expired: another node may own them.
+        Called before anything acts as owner (the scheduler, forwarded events, the watch task)."""
+        if self.owned and time.monotonic() >= self._acting_until:
+            log.warning("heartbeat not confirmed in time: handing shops back")
+            for shop in list(self.owned):
+                self._lose(shop)
+
     async def owner_of(self, shop: str) -> str:
-        """The node serving ``shop``, claiming it for this node if nobody does."""
-        await self.redis.sadd(SHOPS, shop)
+        """The node serving ``shop``, claiming it for this node if nobody (alive) does."""
         owner = await self.redis.get(OWNER + shop)
-        if owner is None and await self._claim(shop):
-            return self.node
-        if owner is None:  # lost the race: ask again
-            owner = await self.redis.get(OWNER + shop)
-        node = _text(owner) if owner is not None else self.node
+        node = _text(owner) if owner is not None else None
+        if node is not None and node != self.node and await self.redis.exists(ALIVE + node):
+            return node
+        if node != self.node or not (shop in self.owned or shop in self._adopting):
+            if await self._claim(shop, node):
+                return self.node
+            owner = await self.redis.get(OWNER + shop)  # lost the race: ask again
+            node = _text(owner) if owner is not None else self.node
         adopting = self._adopting.get(shop)
         if node == self.node and adopting is not None:
             await adopting  # our lease, still loading the shop: serve it once it is loaded
         return node
 
-    async def _claim(self, shop: str) -> bool:
-        if self._stopping or not await self.redis.set(
-            OWNER + shop, self.node, nx=True, px=LEASE_MS
-        ):
+    async def _claim(self, shop: str, expected: str | None) -> bool:
+        """Take ``shop`` if it is free, ours, or still named after the dead node ``expected``."""
+        if self._stopping or shop in self.owned or shop in self._adopting:
             return False
+        if time.monotonic() >= self._acting_until:
+            return False  # our own heartbeat is not confirmed: we may not own anything
+        dead = expected or self.node
+        taken = await self._take(
+            keys=[OWNER + shop, ALIVE + dead, SHOPS], args=[self.node, dead, shop]
+        )
+        if not taken or shop in self.owned or shop in self._adopting:
+            return False  # another task of ours claimed it meanwhile
         adopted = self._adopting[shop] = asyncio.get_running_loop().create_future()
         try:
             with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
@@ -187,6 +246,8 @@ class Cluster:
             del self._adopting[shop]
             adopted.set_result(None)
         log.info("shop adopted", extra={"shop": shop, "node": self.node})
+        # Our agents relayed to the previous owner reconnect now, to us, instead of at a scan.
+        self._close_gateway_sessions(lambda session, owner: session.shop == shop)
         return True
 
     def _lose(self, shop: str) -> None:
@@ -196,57 +257,73 @@ class Cluster:
         self.owner.forget(shop)
         log.warning("shop lost", extra={"shop": shop, "node": self.node})
 
-    async def _renew_loop(self) -> None:
-        renewed_at = asyncio.get_running_loop().time()
-        while True:
-            await asyncio.sleep(RENEW_S)
+    def _beat(self) -> None:
+        """Renew the heartbeat and, in the same transaction, read who owns our shops (in the
+        heartbeat thread). Acting is extended only when every shop is still ours: a shop gone
+        means our heartbeat lapsed (the process was stopped), so nothing acts until it is lost."""
+        sent = time.monotonic()
+        shops = tuple(self.owned)
+        with self._beats.pipeline(transaction=True) as pipe:
+            pipe.set(ALIVE + self.node, 1, px=HEARTBEAT_MS)
+            if shops:
+                pipe.mget([OWNER + shop for shop in shops])
+            answer = pipe.execute()
+        owners = answer[1] if shops else []
+        moved = [
+            s for s, owner in zip(shops, owners, strict=True) if _text(owner or b"") != self.node
+        ]
+        if moved:
+            self._loop.call_soon_threadsafe(self._lose_moved, moved)
+        elif not self._stopping:
+            self._acting_until = sent + HEARTBEAT_MS / 1000 - MARGIN_S
+
+    def _beat_thread(self) -> None:
+        while not self._stop_beats.wait(BEAT_S):
             try:
-                shops = list(self.owned)
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.set(ALIVE + self.node, 1, px=LEASE_MS)
-                    for shop in shops:
-                        await self._renew(
-                            keys=[OWNER + shop], args=[self.node, LEASE_MS], client=pipe
-                        )
-                    renewed = (await pipe.execute())[1:]
-                for shop, held in zip(shops, renewed, strict=True):
-                    if not held:
-                        self._lose(shop)
-                renewed_at = asyncio.get_running_loop().time()
-                await self._close_moved_gateway_sessions()
-                await self._detach_dead_gateways()
+                self._beat()
             except RedisError as exc:
-                log.error("lease renewal failed", extra={"error": str(exc)})
-                if asyncio.get_running_loop().time() - renewed_at > LEASE_MS / 1000:
-                    for shop in list(self.owned):  # the leases have run out: another may own them
-                        self._lose(shop)
+                log.error("heartbeat failed", extra={"error": str(exc)})
+
+    def _lose_moved(self, shops: list[str]) -> None:
+        for shop in shops:
+            if shop in self.owned:
+                self._lose(shop)
+
+    async def _watch(self) -> None:
+        """Hand the shops back as soon as the heartbeat may have lapsed, even with no clock due."""
+        while True:
+            await asyncio.sleep(BEAT_S)
+            self.check_acting()
 
     async def _scan_loop(self) -> None:
-        """Claim shops whose owner died (their lease expired)."""
+        """Take over shops whose owner's heartbeat is gone; close gateway sessions whose shop
+        moved; detach sessions relayed by dead nodes. Three reads a scan, however many shops."""
         while True:
             await asyncio.sleep(SCAN_S)
             with contextlib.suppress(RedisError):
-                for raw in await self.redis.smembers(SHOPS):
-                    shop = _text(raw)
-                    if shop not in self.owned and not await self.redis.exists(OWNER + shop):
-                        await self._claim(shop)
+                await self._scan()
 
-    async def _close_moved_gateway_sessions(self) -> None:
-        shops = sorted({session.shop for session, _ in self.gateway_sessions.values()})
-        if not shops:
-            return
-        owners = dict(zip(shops, await self.redis.mget([OWNER + s for s in shops]), strict=True))
+    async def _scan(self) -> None:
+        shops = sorted(_text(raw) for raw in await self.redis.smembers(SHOPS))
+        owners = dict(zip(shops, await _mget(self.redis, OWNER, shops), strict=True))
+        nodes = {_text(o) for o in owners.values() if o is not None} | {g for g, _ in self.remote}
+        nodes.discard(self.node)
+        alive = dict(zip(nodes, await _mget(self.redis, ALIVE, list(nodes)), strict=True))
+        for shop, raw in owners.items():
+            owner = _text(raw) if raw is not None else None
+            if owner is None or owner == self.node or alive.get(owner) is None:
+                await self._claim(shop, owner)
+        current = {shop: _text(raw) if raw else None for shop, raw in owners.items()}
+        self._close_gateway_sessions(lambda session, owner: current.get(session.shop) != owner)
+        for gateway in [gateway for gateway in nodes if alive[gateway] is None]:
+            for key in [key for key in self.remote if key[0] == gateway]:
+                self.owner.detach(self.remote.pop(key))
+
+    def _close_gateway_sessions(self, moved: Callable[[Session, str], bool]) -> None:
         for sid, (session, owner) in list(self.gateway_sessions.items()):
-            current = owners[session.shop]
-            if current is None or _text(current) != owner:
+            if moved(session, owner):
                 self.gateway_sessions.pop(sid, None)
                 session.drop(CLOSE_MOVED, "shop moved to another process; reconnect")
-
-    async def _detach_dead_gateways(self) -> None:
-        for gateway in {gateway for gateway, _ in self.remote}:
-            if gateway != self.node and not await self.redis.exists(ALIVE + gateway):
-                for key in [key for key in self.remote if key[0] == gateway]:
-                    self.owner.detach(self.remote.pop(key))
 
     # --- gateway side -----------------------------------------------------------------------
 
@@ -373,19 +450,25 @@ class Cluster:
                 return
 
     async def _process(self, shop: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        unhandled = []  # read just as the shop moved away (a paused owner): the next owner's
         for _, fields in entries:
-            if shop in self.owned:
-                try:
-                    await self._entry(shop, fields)
-                except Exception:
-                    log.exception("handling a forwarded event failed", extra={"shop": shop})
+            if not self.owns(shop):
+                unhandled.append(fields)
+                continue
+            try:
+                await self._entry(shop, fields)
+            except Exception:
+                log.exception("handling a forwarded event failed", extra={"shop": shop})
         # One acknowledgement per batch: a crash before it makes the next owner redo the batch
         # (order events are idempotent), never skip it. Done entries are deleted, so a shop's
-        # stream holds only what is in flight instead of growing forever.
+        # stream holds only what is in flight instead of growing forever; unhandled ones go back
+        # to the end of the stream, where the shop's owner reads them.
         done = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(INBOX + shop, GROUP, *done)
             pipe.xdel(INBOX + shop, *done)
+            for fields in unhandled:
+                pipe.xadd(INBOX + shop, fields)  # type: ignore[arg-type]
             await pipe.execute()
 
     async def _entry(self, shop: str, fields: dict[bytes, bytes]) -> None:
@@ -423,6 +506,10 @@ class Cluster:
         except KefuError as exc:
             answer = {"error": str(exc)}
         self.send_to_gateway(gateway, request, "reply", orjson.dumps(answer))
+
+
+async def _mget(redis: aioredis.Redis, prefix: str, names: list[str]) -> list[bytes | str | None]:
+    return list(await redis.mget([prefix + name for name in names])) if names else []
 
 
 def _text(value: bytes | str) -> str:

@@ -212,6 +212,8 @@ class Service:
         return min((w for w in wakes if w is not None), default=None)
 
     def _on_time(self, now: float) -> None:
+        if self.cluster is not None:
+            self.cluster.check_acting()  # a paused owner hands its shops back before firing
         self.apply(self.tracker.advance(now))
         self.delivery.apply(self.nudges.advance(now, self.world))
         self.penalties.advance(now)

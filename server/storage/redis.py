@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from itertools import islice
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -210,7 +210,7 @@ class RedisStore(Store):
         key = _id(conv.shop, conv.conversation)
         is_open = conv.round_started_at is not None or conv.asked_at is not None
         return self._write(
-            ("HSET", CONVERSATIONS, key, orjson.dumps(replace(conv, deadline=None))),
+            ("HSET", CONVERSATIONS, key, _conversation_record(conv)),
             ("SADD" if is_open else "SREM", OPEN_CONVERSATIONS, key),
         )
 
@@ -406,6 +406,16 @@ end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 return 1
 """
+
+
+# What a conversation record holds: its fields, less the tracker's in-memory links.
+_CONVERSATION_FIELDS = tuple(f.name for f in fields(Conversation) if f.init)
+
+
+def _conversation_record(conv: Conversation) -> bytes:
+    record = {name: getattr(conv, name) for name in _CONVERSATION_FIELDS}
+    record["deadline"] = None  # the heap entry is memory's; a loaded clock schedules anew
+    return orjson.dumps(record)
 
 
 async def _first_is_one(written: Awaitable[list[Any]]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -235,9 +236,56 @@ def test_a_handed_over_round_moves_between_the_agents_waiting_lists():
     assert list(t.waiting("s1")) == []
 
 
+def test_an_agents_waiting_list_keeps_every_open_round_whichever_is_answered():
+    t, start = tracker(), at(10)
+    for n in range(4):
+        buyer(t, start + n, conversation=f"c{n}")
+    reply(t, start + 5, conversation="c1")  # the middle of the list
+    reply(t, start + 5, conversation="c3")  # its head (the newest round)
+    reply(t, start + 5, conversation="c3")  # a second reply changes nothing
+    assert sorted(c.conversation for c in t.waiting("s1", "alice")) == ["c0", "c2"]
+    assert t.waiting_count("s1", "alice") == 2
+    reply(t, start + 6, conversation="c0")
+    reply(t, start + 6, conversation="c2")
+    assert (list(t.waiting("s1")), t.waiting_count("s1", "alice")) == ([], 0)
+    buyer(t, start + 7, conversation="c2")  # a new round joins again
+    assert [c.conversation for c in t.waiting("s1", "alice")] == ["c2"]
+
+
+def test_restoring_a_conversation_already_in_memory_replaces_it():
+    t, start = tracker(), at(10)
+    saved = next(e.conversation for e in buyer(t, start) if hasattr(e, "conversation"))
+    again = dataclasses.replace(saved)
+    t.restore([again], [])
+    assert list(t.waiting("s1", "alice")) == [again] and t.conversations[("s1", "c1")] is again
+    assert pushes(t.advance(start + 20)) == [("alice", "warn", 20.0)]  # once, not twice
+
+
 def test_past_kpi_days_are_forgotten_and_today_kept():
     t = tracker()
     buyer(t, at(10, day=15))
     buyer(t, at(10, day=16), conversation="c2")
     t.forget_days_before("2026-11-16")
     assert [key[2] for key in t.kpis] == ["2026-11-16"]
+
+
+def test_a_replay_tracker_counts_what_the_live_one_counts_and_builds_no_effects():
+    live, replay = tracker(), Tracker(DEFAULT_TIMERS, "Asia/Shanghai", 0.9, live=False)
+    start = at(10)
+    script = [  # (seconds after start, sender, conversation, agent, text)
+        (0, "buyer", "c1", "alice", ""), (5, "agent", "c1", "alice", "在的亲，要什么颜色呢？"),
+        (30, "buyer", "c1", "alice", ""), (200, "agent", "c1", "alice", "好的"),
+        (1, "buyer", "c2", "alice", ""), (40, "buyer", "c2", "bob", ""),  # handed over
+        (400, "agent", "c2", "bob", "久等了"), (2, "buyer", "c3", "bob", ""),  # never answered
+    ]  # fmt: skip
+    for t in (live, replay):
+        for offset, sender, conversation, agent, text in sorted(script, key=lambda s: s[0]):
+            effects = t.advance(start + offset - 0.001)
+            if sender == "buyer":
+                effects += t.buyer_message("s1", conversation, "tom", "jd", agent, start + offset)
+            else:
+                effects += reply(t, start + offset, text, agent, conversation=conversation)
+            assert (effects == []) is (t is replay)
+        t.advance(start + 3600)
+    assert replay.kpis == live.kpis and len(replay.kpis) == 2
+    assert live.kpi("s1", "bob", "2026-11-16").overdue == 2  # c2 answered late, c3 never

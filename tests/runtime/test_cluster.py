@@ -4,8 +4,9 @@ shops move to a live one with nothing lost or doubled, nudges fire exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,15 +16,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.process import ServerProcess, start_server
+from tests.redis_server import until_stored
 
 CONFIG = """
 timers:
-  taobao: {warn_s: 0.5, due_s: 15, overdue_s: 40, target_s: 15, window: [0, 24]}
+  taobao: {warn_s: %(warn_s)s, due_s: 15, overdue_s: 40, target_s: 15, window: [0, 24]}
 nudges:
   delays_s: [3]
   final_before_close_s: 0
-  quiet_hours: "%s"
-  wake_at: "%s"
+  quiet_hours: "%(quiet)s"
+  wake_at: "%(wake)s"
   timezone: UTC
 """
 
@@ -36,11 +38,14 @@ def quiet_hours_far_from_now() -> tuple[str, str]:
     return f"{hour:02d}:00-{hour:02d}:30", f"{hour:02d}:45"
 
 
-def start_node(tmp: Path, name: str, redis_url: str, tokens: str) -> ServerProcess:
+def start_node(
+    tmp: Path, name: str, redis_url: str, tokens: str, warn_s: float = 0.5
+) -> ServerProcess:
     directory = tmp / name
     directory.mkdir(exist_ok=True)
     config = directory / "kefu.yaml"
-    config.write_text(CONFIG % quiet_hours_far_from_now())
+    quiet, wake = quiet_hours_far_from_now()
+    config.write_text(CONFIG % {"warn_s": warn_s, "quiet": quiet, "wake": wake})
     return start_server(
         directory, KEFU_REDIS_URL=redis_url, KEFU_TOKENS=tokens, KEFU_CONFIG=str(config),
         KEFU_RATE="100000", KEFU_BURST="100000",
@@ -173,6 +178,80 @@ async def test_killing_the_owner_moves_its_clocks_and_nudges_with_none_lost_or_d
         assert "warn" not in timers(again)  # the warning fired on b is not fired again
         await again.conn.close()
     assert b.stop() == -signal.SIGKILL
+    assert a.stop() == 0
+
+
+def levels_of(agent: Agent, conversation: str) -> list[str]:
+    """Every level the agent was shown for ``conversation``: timer pushes and state pages."""
+    levels = []
+    for frame in agent.frames:
+        if frame["type"] == "timer" and frame["conversation"] == conversation:
+            levels.append(frame["level"])
+        elif frame["type"] == "state":
+            levels += [
+                c["level"] for c in frame["conversations"] if c["conversation"] == conversation
+            ]
+    return levels
+
+
+LINE = {"type": "message", "id": "m1", "conversation": "c1", "buyer": "tom", "from": "buyer",
+        "text": "在吗"}  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def owner_b_silenced(
+    tmp_path: Path, url: str, sig: signal.Signals
+) -> AsyncIterator[tuple[ServerProcess, ServerProcess, Agent, Agent]]:
+    """Nodes a and b of one shop whose warning is due 2 s after a line; an agent on b (which so
+    owns the shop) and one relayed by a; a round opened and written to Redis; then ``sig`` to
+    b, before the warning is due and before anybody could take the shop over. Yields once a has
+    taken it over and closed the relayed socket with 1012."""
+    a, b = (start_node(tmp_path, name, url, "t1:alice:s1", warn_s=2) for name in "ab")
+    with stop_on_failure(b, a):
+        on_b = await join(b.urls["websocket"], "t1")
+        relay = await join(a.urls["websocket"], "t1")
+        await relay.send(LINE)
+        for agent in (on_b, relay):
+            await agent.wait_for(lambda f: f["type"] == "timer" and f["level"] == "waiting")
+        await until_stored(url, "s1", "c1")
+        b.proc.send_signal(sig)
+        await asyncio.wait_for(relay.task, 30)
+        assert relay.conn.close_code == 1012
+        assert levels_of(relay, "c1") == ["waiting"]
+        yield a, b, on_b, relay
+
+
+async def test_a_warning_due_after_its_owner_is_killed_reaches_the_agent_through_the_survivor(
+    tmp_path, make_redis
+):
+    url = make_redis().url
+    async with owner_b_silenced(tmp_path, url, signal.SIGKILL) as (a, b, _, relay):
+        again = await join(a.urls["websocket"], "t1", resume=max(f["seq"] for f in relay.frames))
+        await again.wait_for(lambda f: "warn" in levels_of(again, "c1"))
+        # Shown once: as a push if it fell due after the reconnect, else in the first state page.
+        assert levels_of(again, "c1") in (["waiting", "warn"], ["warn"])
+        await again.conn.close()
+    assert b.stop() == -signal.SIGKILL
+    assert a.stop() == 0
+
+
+async def test_a_paused_owner_hands_its_shop_back_and_fires_nothing_when_it_wakes(
+    tmp_path, make_redis
+):
+    # SIGSTOP: b's heartbeat lapses while its process lives on.
+    url = make_redis().url
+    async with owner_b_silenced(tmp_path, url, signal.SIGSTOP) as (a, b, on_b, _):
+        again = await join(a.urls["websocket"], "t1")
+        await again.wait_for(lambda f: "warn" in levels_of(again, "c1"))
+        b.proc.send_signal(signal.SIGCONT)  # its warning is overdue there too: it must not fire
+        await asyncio.wait_for(on_b.task, 30)
+        assert on_b.conn.close_code == 1012  # b handed the shop back instead
+        assert levels_of(on_b, "c1") == ["waiting"]
+        on_a = await join(a.urls["websocket"], "t1")  # one owner: a, still holding the clock
+        assert levels_of(on_a, "c1") == ["warn"]
+        await again.conn.close()
+        await on_a.conn.close()
+    assert b.stop() == 0
     assert a.stop() == 0
 
 
