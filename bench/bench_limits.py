@@ -90,7 +90,7 @@ def run(quick: bool) -> list[dict]:
     svc = service(0, 0)
     svc.assist.library = library.load(ROOT / "phrases")
     line = "请问这个有货吗，什么时候发货，可以便宜点吗 " * 1200
-    suggest_us(svc, (line[:10], line[:10]))  # jieba loads its dictionary on first use
+    suggest_us(svc, (line[:10], line[:10]))  # the segmenter loads its dictionary on first use
     cut, long = suggest_us(svc, (line[: svc.config.suggest_max_chars], line[:25_000]))
     others = 50_000 if quick else 250_000
     alone = hello_us(service(0, 10))

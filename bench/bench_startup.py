@@ -1,7 +1,7 @@
 """Scenario 6: start-up time, from spawning the server process to the first 200 from
-``/healthz``: interpreter, imports, settings, the SQLite store, the phrase library (jieba's
-dictionary included) and both listeners. Polled every 10 ms. Baseline, same run: a process that
-only imports aiohttp and websockets and exits, the floor any server on them pays.
+``/healthz``: interpreter, imports, settings, the SQLite store, the phrase library (the
+segmenter's dictionary included) and both listeners. Polled every 10 ms. Baseline, same run: a
+process that only imports aiohttp and websockets and exits, the floor any server on them pays.
 """
 
 from __future__ import annotations

@@ -108,5 +108,5 @@ def configure(level: str, secrets: Iterable[str] = (), stream: Any = None) -> No
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The libraries log every handshake and request at INFO: keep them to warnings.
-    for noisy in ("websockets", "aiohttp.access", "jieba"):
+    for noisy in ("websockets", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
