@@ -27,14 +27,14 @@ class ShopWorld:
         self.clock = clock
 
     def question_open(self, shop: str, conversation: str | None) -> bool:
-        conv = self.tracker.conversations.get((shop, conversation or ""))
+        conv = self.tracker.conversations.find(shop, conversation or "")
         return conv is not None and conv.round_started_at is not None
 
     def after_sales_open(self, shop: str, conversation: str | None) -> bool:
         return self.complaints.open(shop, conversation, self.clock())
 
     def owner(self, shop: str, conversation: str | None) -> str | None:
-        conv = self.tracker.conversations.get((shop, conversation or ""))
+        conv = self.tracker.conversations.find(shop, conversation or "")
         return conv.agent if conv is not None else None
 
     def online_agents(self, shop: str) -> list[str]:

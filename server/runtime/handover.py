@@ -37,7 +37,7 @@ class HandoverNotes:
 
     def moved(self, shop: str, conversation: str, old_agent: str, now: float) -> None:
         """The conversation was ``old_agent``'s and is its current holder's now: tell the holder."""
-        conv = self.tracker.conversations.get((shop, conversation))
+        conv = self.tracker.conversations.find(shop, conversation)
         if conv is None:
             return
         order = self.nudges.latest_order(shop, conversation)

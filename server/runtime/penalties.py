@@ -188,7 +188,7 @@ class PenaltyDesk:
         return None if kind == "unshipped" else self._holder(shop, key)  # its key is an order
 
     def _holder(self, shop: str, conversation: str) -> str | None:
-        conv = self.tracker.conversations.get((shop, conversation))
+        conv = self.tracker.conversations.find(shop, conversation)
         return conv.agent if conv is not None else None
 
     def _after(self, shop: str, changes: list[Change]) -> None:
@@ -205,7 +205,7 @@ class PenaltyDesk:
             self._ledger_dirty[shop] |= ledger.changed
             month = self.month_of(self.clock())
             for agent in {agent for m, agent, _ in ledger.changed if m == month}:
-                row = self.book(shop).ledger.row(month, agent)
+                row = ledger.row(month, agent)
                 self.registry.push(shop, agent, protocol.penalties(row, month))
             ledger.changed.clear()
             self.notify("penalties", shop)

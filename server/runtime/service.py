@@ -311,7 +311,7 @@ class Service:
     async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
         known = await self._known(session.shop, message["conversation"])
         ts = self._line_time(message)
-        conv = self.tracker.conversations.get((session.shop, message["conversation"]))
+        conv = self.tracker.conversations.find(session.shop, message["conversation"])
         moved_from = conv.agent if conv is not None and conv.agent != session.agent else None
         args = (
             session.shop,
