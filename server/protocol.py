@@ -8,9 +8,9 @@ type here; ``tests/test_docs.py`` fails when one is missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
@@ -18,6 +18,8 @@ from server.core.penalties.ledger import duration_text
 from server.core.platforms import PLATFORMS, Timers
 from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
 from server.settings import Config
+
+F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 
 if TYPE_CHECKING:
     from server.core.checker import Violation
@@ -118,23 +120,24 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
     ),
 }
 
-SERVER_MESSAGES = (
-    "welcome",
-    "state",
-    "timer",
-    "suggestions",
-    "check_result",
-    "nudge",
-    "kpi",
-    "deadline",
-    "penalties",
-    "handover",
-    "library",
-    "adapters",
-    "ack",
-    "pong",
-    "error",
-)
+Renderer = Callable[..., dict[str, Any]]
+
+# Every server frame type, by channel, to the function in this module that builds it: the
+# renderers register themselves (``@renders``), so docs/protocol.md's test reads the real set.
+AGENT_FRAMES: dict[str, Renderer] = {}
+DASHBOARD_FRAMES: dict[str, Renderer] = {}
+
+
+def renders(kind: str, channel: dict[str, Renderer] = AGENT_FRAMES) -> Callable[[F], F]:
+    """Register the decorated function as the one that builds ``kind`` frames on ``channel``."""
+
+    def register(renderer: F) -> F:
+        if kind in channel:
+            raise ValueError(f"two renderers for {kind!r} frames")
+        channel[kind] = renderer
+        return renderer
+
+    return register
 
 CLOSE_CODES = {
     1001: "server going away",
@@ -257,6 +260,7 @@ def encode(frame: Mapping[str, Any]) -> bytes:
     return orjson.dumps(frame)
 
 
+@renders("error")
 def error(exc: KefuError, ref: Any = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": exc.code, "error": str(exc)}
     if ref is not None:
@@ -264,10 +268,12 @@ def error(exc: KefuError, ref: Any = None) -> dict[str, Any]:
     return frame
 
 
+@renders("ack")
 def ack(ref: Any) -> dict[str, Any]:
     return {"type": "ack", "ref": ref}
 
 
+@renders("welcome")
 def welcome(
     session: str,
     server_time: float,
@@ -306,10 +312,12 @@ def welcome(
     }
 
 
+@renders("library")
 def library(version: str) -> dict[str, Any]:
     return {"type": "library", "version": version}
 
 
+@renders("pong")
 def pong(ref: Any = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "pong"}
     if ref is not None:
@@ -325,6 +333,7 @@ def suggestion_items(found: Iterable[Suggestion]) -> list[dict[str, Any]]:
     ]
 
 
+@renders("suggestions")
 def suggestions(conversation: str, ref: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "suggestions", "conversation": conversation, "ref": ref, "items": items}
 
@@ -336,6 +345,7 @@ def offline(frame: dict[str, Any], text: str) -> dict[str, Any]:
     return {**kept, "text": text}
 
 
+@renders("check_result")
 def check_result(ref: Any, violations: list[Violation]) -> dict[str, Any]:
     return {
         "type": "check_result",
@@ -366,6 +376,7 @@ DEADLINE_TEXT = {
 }
 
 
+@renders("deadline")
 def deadline(clock: Clock, state: str, at: float, yuan: int) -> dict[str, Any]:
     """A process deadline changed: ``open`` (started), ``met`` or ``missed`` (at its due time).
 
@@ -385,11 +396,13 @@ def deadline(clock: Clock, state: str, at: float, yuan: int) -> dict[str, Any]:
     }
 
 
+@renders("penalties")
 def penalties(row: Mapping[str, Any], month: str) -> dict[str, Any]:
     """An agent's month in the ledger (a row of ``/api/penalties``), for the panel."""
     return {"type": "penalties", "month": month, **row}
 
 
+@renders("handover")
 def handover(
     conversation: str, buyer: str, from_agent: str, note: str, pending: list[str]
 ) -> dict[str, Any]:

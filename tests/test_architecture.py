@@ -34,3 +34,35 @@ def test_core_does_not_import_the_runtime_storage_or_settings():
         source = path.read_text()
         for layer in ("server.runtime", "server.storage", "server.settings"):
             assert layer not in source, (path, layer)
+
+
+SERVER = CORE.parent
+# Modules that still build frames themselves; issue 15 moves each one's into server/protocol.py.
+BUILDS_FRAMES_TODAY = {
+    "core/nudgebook.py",
+    "core/tracker.py",
+    "runtime/adapters.py",
+    "runtime/dashboard.py",
+    "runtime/http.py",
+    "runtime/service.py",
+    "runtime/shopview.py",
+}
+
+
+def frame_literals(path: Path) -> list[int]:
+    """Lines of dict literals with a ``"type"`` key: a frame built outside the renderers."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Dict)
+        and any(isinstance(key, ast.Constant) and key.value == "type" for key in node.keys)
+    ]
+
+
+def test_only_the_protocol_module_builds_frames():
+    builders = {
+        str(path.relative_to(SERVER))
+        for path in SERVER.rglob("*.py")
+        if path.name != "protocol.py" and frame_literals(path)
+    }
+    assert builders == BUILDS_FRAMES_TODAY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 from server import errors, protocol
@@ -11,6 +12,7 @@ from server.settings import SETTINGS
 ROOT = Path(__file__).parent.parent
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
 SETTINGS_DOC = (ROOT / "docs" / "settings.md").read_text()
+QA_DOC = (ROOT / "docs" / "qa.md").read_text()
 
 
 def test_every_client_message_and_field_is_documented():
@@ -22,9 +24,26 @@ def test_every_client_message_and_field_is_documented():
                 assert field.name in section, (kind, field.name)
 
 
-def test_every_server_message_is_documented():
-    for kind in protocol.SERVER_MESSAGES:
-        assert f"`{kind}`" in PROTOCOL, kind
+# Frames still built outside server/protocol.py (issue 15 moves them; see test_architecture).
+NOT_RENDERED_YET = {"state", "timer", "nudge", "kpi", "adapters"}
+
+
+def headed_names(section: str) -> set[str]:
+    """The backticked names in a section's ``###`` headings (``### `ack` and `pong` ``)."""
+    return {
+        name
+        for line in section.splitlines()
+        if line.startswith("### ")
+        for name in re.findall(r"`([a-z_]+)`", line)
+    }
+
+
+def test_every_server_frame_is_documented():
+    # The sets come from the renderers themselves (protocol.renders), not from a kept list.
+    server_section = PROTOCOL.split("## Server → client", 1)[1].split("\n## ", 1)[0]
+    assert set(protocol.AGENT_FRAMES) | NOT_RENDERED_YET == headed_names(server_section)
+    for kind in protocol.DASHBOARD_FRAMES:
+        assert f"| `{kind}` |" in QA_DOC, kind
 
 
 def test_every_error_code_is_documented():
