@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from server.core.cues import CueSet
 from server.core.fold import fold
 
 # A buyer question is a sentence or two; a 5,000-character paste (a log, a product page) is cut
@@ -303,10 +304,11 @@ CUES: Mapping[str, tuple[tuple[str, float], ...]] = MappingProxyType(
         "nudge": ((r"晚点付|等会付|等下付|明天付|稍后付|回头付|晚点再付|过会付|一会付|再付", 2.0),),
     }
 )
-_COMPILED = tuple(
-    (category, tuple((re.compile(pattern), weight) for pattern, weight in families))
-    for category, families in CUES.items()
+# Every family of every category, in CUES order, searched together (server/core/cues.py).
+_FAMILIES = tuple(
+    (category, weight) for category, families in CUES.items() for _pattern, weight in families
 )
+_CUES = CueSet([pattern for families in CUES.values() for pattern, _weight in families])
 # A question no cue family claims is most often about the item itself: product phrases get a
 # small lift (server/core/suggest.py QUESTION_LIFT) that only decides when nothing else matched.
 QUESTION = re.compile(r"(?:吗|嘛|么|呢|不|\?)$|是不是|可不可以|能不能|有没有")
@@ -336,13 +338,9 @@ def detect(text: str) -> dict[str, float]:
     found: dict[str, float] = {}
     if not text:
         return found
-    for category, families in _COMPILED:
-        strength = 0.0
-        for pattern, weight in families:
-            if pattern.search(text):
-                strength += weight
-        if strength:
-            found[category] = strength
+    for family in _CUES.matched(text):
+        category, weight = _FAMILIES[family]
+        found[category] = found.get(category, 0.0) + weight
     if not ASKS.search(text):
         if PRAISED.search(text):
             found["review"] = found.get("review", 0.0) + PRAISE_WEIGHT

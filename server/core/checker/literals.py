@@ -98,3 +98,27 @@ def literal_prefixes(source: str) -> set[str] | None:
             break
         prefixes = longer
     return None if "" in prefixes else prefixes
+
+
+def literal_factors(source: str) -> set[str] | None:
+    """Strings one of which every match of ``source`` contains; None when unknown or empty.
+
+    Like :func:`literal_prefixes`, from any run of items that have a literal spelling, not only
+    the first: ``\\d+克`` gives 克, ``(?<!不)满意`` gives 满意, ``打开.{0,6}(?:都是|就是)`` gives
+    打开. Of the runs, the one whose shortest string is longest (the rarest gate) is kept.
+    """
+    best: set[str] | None = None
+    run = {""}
+    for op, value in [*parser.parse(source).data, (None, None)]:  # None ends the last run
+        try:
+            choices = _item(op, value) if op is not None else None
+        except _Unbounded:
+            choices = None
+        longer = None if choices is None else {h + t for h, t in product(run, choices)}
+        if longer is not None and len(longer) <= MAX_LITERALS:
+            run = longer
+            continue
+        if "" not in run and (best is None or min(map(len, run)) > min(map(len, best))):
+            best = run
+        run = {""} if choices is None else choices
+    return best
