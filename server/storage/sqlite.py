@@ -132,7 +132,7 @@ class SQLiteStore(Store):
         self._identity: Identity | None = None
         self._failure: StoreError | None = None  # set once the file is gone; sticky
         self._reader: sqlite3.Connection | None = None  # the event loop's own, for lookups
-        self._saving: dict[tuple[str, str], Conversation] = {}  # queued, not yet committed
+        self._saving: dict[tuple[str, str], tuple[Any, ...]] = {}  # rows queued, not committed
 
     @property
     def problem(self) -> str | None:
@@ -332,13 +332,13 @@ class SQLiteStore(Store):
             "VALUES (?,?,?,?,?,?,?,?,?,?)",
             row,
         )
-        self._saving[key] = conv
-        saved.add_done_callback(lambda _: self._committed(key, conv))
+        self._saving[key] = row
+        saved.add_done_callback(lambda _: self._committed(key, row))
         return saved
 
-    def _committed(self, key: tuple[str, str], conv: Conversation) -> None:
+    def _committed(self, key: tuple[str, str], row: tuple[Any, ...]) -> None:
         """A conversation's save settled: lookups read the file again (unless saved since)."""
-        if self._saving.get(key) is conv:
+        if self._saving.get(key) is row:
             del self._saving[key]
 
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
@@ -353,7 +353,7 @@ class SQLiteStore(Store):
     async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
         saving = self._saving.get((shop, conversation))
         if saving is not None:
-            return saving
+            return _conversation(saving)
         rows = self._lookup(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
             "WHERE shop = ? AND conversation = ?",

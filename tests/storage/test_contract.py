@@ -124,6 +124,27 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path):
     )
 
 
+async def test_sqlite_looks_a_conversation_up_before_and_after_its_save_commits(tmp_path):
+    # The lookup runs on the event loop's own connection, not through the writer's queue: a
+    # save still queued is answered from memory, as it was saved, and a committed one from file.
+    store = SQLiteStore(str(tmp_path / "kefu.db"))
+    await store.open()
+    conv = Conversation("s1", "c1", "b1", "jd", "alice", 100.5, 2, True, False, None)
+    saving = store.save_conversation(conv)
+    conv.stage = 3  # changed after the save: not what was saved
+    assert await store.load_conversation("s1", "c1") == Conversation(
+        "s1", "c1", "b1", "jd", "alice", 100.5, 2, True, False, None
+    )
+    await saving
+    assert store._saving == {}
+    assert (await store.load_conversation("s1", "c1")).stage == 2
+    assert await store.load_conversation("s1", "nope") is None
+    await store.close()
+    with pytest.raises(StoreError) as caught:
+        await store.load_conversation("s1", "c1")
+    assert str(caught.value) == f"store {str(tmp_path / 'kefu.db')!r} is not open"
+
+
 async def test_sqlite_unwritable_path_is_a_store_error(tmp_path):
     path = str(tmp_path / "missing-dir" / "kefu.db")
     with pytest.raises(StoreError) as caught:
