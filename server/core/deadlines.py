@@ -182,24 +182,33 @@ class IdleWatch:
     def __init__(self, after_s: float) -> None:
         self.after_s = after_s
         self.agents: dict[str, _Agent] = {}
+        # (due, agent) of every alert armed, lazily deleted like the deadline clocks' heap:
+        # every buyer line asks for the next wake-up, and a scan of a big shop's agents per
+        # line cost more than the rest of its penalties book.
+        self._due: list[tuple[float, str]] = []
 
     def online(self, agent: str, at: float) -> None:
         state = self.agents.setdefault(agent, _Agent())
         if not state.online:
             state.online, state.last_active, state.alerted = True, at, False
+            self._arm(agent, state)
 
     def waiting(self, agent: str, count: int, at: float) -> None:
         """How many buyers wait for the agent, as of ``at``."""
         state = self.agents.setdefault(agent, _Agent())
-        if count and not state.waiting:
+        began = count and not state.waiting
+        if began:
             state.waiting_since = at
         state.waiting = count
+        if began:
+            self._arm(agent, state)
 
     def active(self, agent: str, at: float) -> float | None:
         """The agent did something; the idle span it ends, in seconds, if one was alerted."""
         state = self.agents.setdefault(agent, _Agent())
         span = self._ended(state, at)
         state.online, state.last_active, state.alerted = True, at, False
+        self._arm(agent, state)
         return span
 
     def offline(self, agent: str, at: float) -> float | None:
@@ -210,14 +219,13 @@ class IdleWatch:
 
     def next_wake(self) -> float | None:
         """When the next alert is due: an online agent with buyers waiting, not yet alerted."""
-        return min(
-            (
-                state.idle_since + self.after_s
-                for state in self.agents.values()
-                if state.online and state.waiting and not state.alerted
-            ),
-            default=None,
-        )
+        due = self._due
+        while due:
+            at, agent = due[0]
+            if self._due_at(self.agents[agent]) == at:
+                return at
+            heapq.heappop(due)
+        return None
 
     def advance(self, now: float) -> list[IdleAlert]:
         alerts = []
@@ -227,6 +235,24 @@ class IdleWatch:
                 state.alerted = True
                 alerts.append(IdleAlert(agent, state.idle_since, due, state.waiting))
         return alerts
+
+    def _due_at(self, state: _Agent) -> float | None:
+        if state.online and state.waiting and not state.alerted:
+            return state.idle_since + self.after_s
+        return None
+
+    def _arm(self, agent: str, state: _Agent) -> None:
+        at = self._due_at(state)
+        if at is None:
+            return
+        if len(self._due) > 4 * len(self.agents) + 64:  # mostly superseded entries: rebuild
+            self._due = [
+                (due, name)
+                for name, other in self.agents.items()
+                if (due := self._due_at(other)) is not None
+            ]
+            heapq.heapify(self._due)
+        heapq.heappush(self._due, (at, agent))
 
     @staticmethod
     def _ended(state: _Agent, at: float) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from server.core.deadlines import (
@@ -159,3 +161,34 @@ def test_an_idle_span_ends_at_logout_and_offline_agents_never_alert():
     watch.online("bob", T0 + 7000)  # a new session starts a new span
     assert watch.advance(T0 + 7599) == []
     assert watch.advance(T0 + 7600) == [IdleAlert("bob", T0 + 7000, T0 + 7600, 1)]
+
+
+def test_the_next_idle_alert_is_the_earliest_one_armed_after_any_sequence_of_events():
+    # The watch keeps a heap with lazy deletion; a scan of every agent is the reference.
+    rng = random.Random(17)
+    watch = IdleWatch(after_s=600)
+    agents = [f"a{n}" for n in range(6)]
+    now = 0.0
+    for _ in range(3000):
+        now += rng.uniform(0, 120)
+        agent, event = rng.choice(agents), rng.randrange(5)
+        if event == 0:
+            watch.online(agent, now)
+        elif event == 1:
+            watch.waiting(agent, rng.choice((0, 0, 1, 3)), now)
+        elif event == 2:
+            watch.active(agent, now)
+        elif event == 3:
+            watch.offline(agent, now)
+        else:
+            watch.advance(now)
+        expected = min(
+            (
+                state.idle_since + 600
+                for state in watch.agents.values()
+                if state.online and state.waiting and not state.alerted
+            ),
+            default=None,
+        )
+        assert watch.next_wake() == expected
+    assert len(watch._due) <= 4 * len(agents) + 65  # superseded entries do not pile up
