@@ -139,6 +139,7 @@ def renders(kind: str, channel: dict[str, Renderer] = AGENT_FRAMES) -> Callable[
 
     return register
 
+
 CLOSE_CODES = {
     1001: "server going away",
     1008: "policy violation: rate limit exceeded or client too slow",

@@ -140,7 +140,7 @@ class Suggester:
         self._templates = tuple(_compile(p.text) for p in library.phrases)
         self._postings = self._index()
         self._bigrams = _bigram_index(self._phrases, self._tokenizer.normalize)
-        self._welcome = tuple(i for i, c in enumerate(self._categories) if c == "welcome")
+        self._welcome_set = frozenset(i for i, c in enumerate(self._categories) if c == "welcome")
         self._members = {
             category: tuple(i for i, c in enumerate(self._categories) if c == category)
             for category in CATEGORIES
@@ -156,6 +156,11 @@ class Suggester:
             )
             for platform in PLATFORMS
             for state in (None, *ORDER_STATES)
+        }
+        # The greetings each context allows (a first message brings the best one forward).
+        self._greetings = {
+            key: tuple(i for i in sorted(self._welcome_set) if factors[i])
+            for key, factors in self._factors.items()
         }
 
     def _index(self) -> dict[str, dict[int, float]]:
@@ -245,7 +250,8 @@ class Suggester:
             if index in scores and used > 0:
                 scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
         if context.first_message:
-            self._bring_greeting_forward(scores, relevance, factors)
+            greetings = self._greetings[context.platform, context.order_state]
+            self._bring_greeting_forward(scores, relevance, greetings)
         hold = any(strength >= CLEAR_NEED for c, strength in needs.items() if c not in SOCIAL)
         fill = context.fill
         if (cleaned.order and "order" not in fill) or (cleaned.amount and "amount" not in fill):
@@ -322,15 +328,17 @@ class Suggester:
         return [(i, min(v, cap) if categories[i] in SOCIAL else v) for i, v in ranked]
 
     def _bring_greeting_forward(
-        self, scores: dict[int, float], relevance: dict[int, float], factors: tuple[float, ...]
+        self, scores: dict[int, float], relevance: dict[int, float], greetings: tuple[int, ...]
     ) -> None:
-        greetings = [i for i in self._welcome if factors[i]]
+        """``greetings``: the welcome phrases the context allows, in library order."""
         if not greetings:
             return
-        # Highest relevance wins; among equals the library's first greeting (min index).
-        best = max(greetings, key=lambda i: (relevance.get(i, 0.0), -i))
-        categories = self._categories
-        others = (score for i, score in scores.items() if categories[i] != "welcome")
+        # Highest relevance wins; among equals the library's first greeting (min index). A
+        # relevance is never 0, so a greeting the line matched beats every one it did not.
+        matched = [(relevance[i], -i) for i in greetings if i in relevance]
+        best = -max(matched)[1] if matched else greetings[0]
+        welcome = self._welcome_set
+        others = [score for i, score in scores.items() if i not in welcome]
         reference = max(others, default=0.0) or STAGE_FLOOR
         scores[best] = scores.get(best, 0.0) + STAGE_SHARE * reference
 

@@ -41,10 +41,10 @@ class WriteBehind:
 
     def flush(self) -> None:
         """Queue the writes of every conversation and KPI day changed since the last flush."""
-        for conv in self.conversations.values():
-            self.store.save_conversation(conv)
-        for kpi in self.kpis.values():
-            self.store.save_kpi(kpi)
+        if self.conversations:
+            self.store.save_conversations(list(self.conversations.values()))
+        if self.kpis:
+            self.store.save_kpis(list(self.kpis.values()))
         self.conversations.clear()
         self.kpis.clear()
         for flush in self.also:

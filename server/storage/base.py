@@ -65,8 +65,11 @@ class Store(abc.ABC):
     # conversations and their open rounds
 
     @abc.abstractmethod
+    def save_conversations(self, convs: Sequence[Conversation]) -> Awaitable[None]:
+        """Upsert conversations in one write; the records are copied at call time."""
+
     def save_conversation(self, conv: Conversation) -> Awaitable[None]:
-        """Upsert a conversation; the record is copied at call time."""
+        return self.save_conversations((conv,))
 
     @abc.abstractmethod
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
@@ -79,8 +82,11 @@ class Store(abc.ABC):
     # KPIs
 
     @abc.abstractmethod
+    def save_kpis(self, kpis: Sequence[KpiDay]) -> Awaitable[None]:
+        """Upsert agents' days in one write; the records are copied at call time."""
+
     def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
-        """Upsert one agent's day; the record is copied at call time."""
+        return self.save_kpis((kpi,))
 
     @abc.abstractmethod
     async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:

@@ -31,8 +31,9 @@ class MemoryStore(Store):
     async def close(self) -> None:
         return None
 
-    def save_conversation(self, conv: Conversation) -> Awaitable[None]:
-        self.conversations[conv.key] = dataclasses.replace(conv, deadline=None)
+    def save_conversations(self, convs: Sequence[Conversation]) -> Awaitable[None]:
+        for conv in convs:
+            self.conversations[conv.key] = dataclasses.replace(conv, deadline=None)
         return WRITTEN
 
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
@@ -47,8 +48,9 @@ class MemoryStore(Store):
         conv = self.conversations.get((shop, conversation))
         return dataclasses.replace(conv) if conv is not None else None
 
-    def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
-        self.kpis[kpi.key] = dataclasses.replace(kpi)
+    def save_kpis(self, kpis: Sequence[KpiDay]) -> Awaitable[None]:
+        for kpi in kpis:
+            self.kpis[kpi.key] = dataclasses.replace(kpi)
         return WRITTEN
 
     async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:

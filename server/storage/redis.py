@@ -206,13 +206,14 @@ class RedisStore(Store):
 
     # --- conversations ----------------------------------------------------------------------
 
-    def save_conversation(self, conv: Conversation) -> Awaitable[None]:
-        key = _id(conv.shop, conv.conversation)
-        is_open = conv.round_started_at is not None or conv.asked_at is not None
-        return self._write(
-            ("HSET", CONVERSATIONS, key, _conversation_record(conv)),
-            ("SADD" if is_open else "SREM", OPEN_CONVERSATIONS, key),
-        )
+    def save_conversations(self, convs: Sequence[Conversation]) -> Awaitable[None]:
+        commands: list[Command] = []
+        for conv in convs:
+            key = _id(conv.shop, conv.conversation)
+            is_open = conv.round_started_at is not None or conv.asked_at is not None
+            commands.append(("HSET", CONVERSATIONS, key, _conversation_record(conv)))
+            commands.append(("SADD" if is_open else "SREM", OPEN_CONVERSATIONS, key))
+        return self._write(*commands)
 
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         async with self._reading() as redis:
@@ -227,8 +228,10 @@ class RedisStore(Store):
 
     # --- KPIs -------------------------------------------------------------------------------
 
-    def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
-        return self._write(("HSET", KPI + kpi.date, _id(kpi.shop, kpi.agent), orjson.dumps(kpi)))
+    def save_kpis(self, kpis: Sequence[KpiDay]) -> Awaitable[None]:
+        return self._write(
+            *(("HSET", KPI + kpi.date, _id(kpi.shop, kpi.agent), orjson.dumps(kpi)) for kpi in kpis)
+        )
 
     async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:
         async with self._reading() as redis:

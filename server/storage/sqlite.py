@@ -305,6 +305,14 @@ class SQLiteStore(Store):
 
         return self._submit(operation)
 
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> asyncio.Future[None]:
+        """One operation for many rows: one savepoint, one future, one wake-up of the loop."""
+
+        def operation(db: sqlite3.Connection) -> None:
+            db.executemany(sql, rows)
+
+        return self._submit(operation)
+
     async def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return await self._submit(lambda db: db.execute(sql, params).fetchall())
 
@@ -321,25 +329,40 @@ class SQLiteStore(Store):
 
     # --- conversations ----------------------------------------------------------------------
 
-    def save_conversation(self, conv: Conversation) -> Awaitable[None]:
-        row = (
-            conv.shop, conv.conversation, conv.buyer, conv.platform, conv.agent,
-            conv.round_started_at, conv.stage, conv.decided, conv.first_round, conv.asked_at,
-        )  # fmt: skip
-        key = conv.key
-        saved = self._write(
+    def save_conversations(self, convs: Sequence[Conversation]) -> Awaitable[None]:
+        rows = [
+            (
+                conv.shop,
+                conv.conversation,
+                conv.buyer,
+                conv.platform,
+                conv.agent,
+                conv.round_started_at,
+                conv.stage,
+                conv.decided,
+                conv.first_round,
+                conv.asked_at,
+            )  # fmt: skip
+            for conv in convs
+        ]
+        saved = self._write_many(
             f"INSERT OR REPLACE INTO conversations ({_CONVERSATION_COLUMNS}) "
             "VALUES (?,?,?,?,?,?,?,?,?,?)",
-            row,
+            rows,
         )
-        self._saving[key] = row
-        saved.add_done_callback(lambda _: self._committed(key, row))
+        saving = self._saving
+        for row in rows:
+            saving[row[0], row[1]] = row
+        saved.add_done_callback(lambda _: self._committed(rows))
         return saved
 
-    def _committed(self, key: tuple[str, str], row: tuple[Any, ...]) -> None:
-        """A conversation's save settled: lookups read the file again (unless saved since)."""
-        if self._saving.get(key) is row:
-            del self._saving[key]
+    def _committed(self, rows: list[tuple[Any, ...]]) -> None:
+        """Conversations' save settled: lookups read the file again (unless saved since)."""
+        saving = self._saving
+        for row in rows:
+            key = row[0], row[1]
+            if saving.get(key) is row:
+                del saving[key]
 
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         rows = await self._read(
@@ -363,15 +386,28 @@ class SQLiteStore(Store):
 
     # --- KPIs -------------------------------------------------------------------------------
 
-    def save_kpi(self, kpi: KpiDay) -> Awaitable[None]:
-        row = (
-            kpi.shop, kpi.agent, kpi.date, kpi.rounds, kpi.answered, kpi.decided,
-            kpi.within_target, kpi.overdue, kpi.response_sum_s, kpi.first_rounds,
-            kpi.first_response_sum_s, kpi.longest_wait_s, kpi.outside_window,
-        )  # fmt: skip
-        return self._write(
+    def save_kpis(self, kpis: Sequence[KpiDay]) -> Awaitable[None]:
+        rows = [
+            (
+                kpi.shop,
+                kpi.agent,
+                kpi.date,
+                kpi.rounds,
+                kpi.answered,
+                kpi.decided,
+                kpi.within_target,
+                kpi.overdue,
+                kpi.response_sum_s,
+                kpi.first_rounds,
+                kpi.first_response_sum_s,
+                kpi.longest_wait_s,
+                kpi.outside_window,
+            )  # fmt: skip
+            for kpi in kpis
+        ]
+        return self._write_many(
             f"INSERT OR REPLACE INTO kpi ({_KPI_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            row,
+            rows,
         )
 
     async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:

@@ -65,6 +65,22 @@ async def test_conversations_round_trip_and_only_open_ones_load(store, make_stor
     await store.close()
 
 
+async def test_many_conversations_and_days_are_one_write_each(store, make_store):
+    # The write-behind flushes everything changed since the last flush in one call per table.
+    convs = [Conversation("s1", f"c{n}", f"b{n}", "jd", "alice", 10.0 + n) for n in range(3)]
+    days = [KpiDay("s1", agent, "2026-11-20", rounds=n) for n, agent in enumerate("ab")]
+    await store.save_conversations(convs)
+    await store.save_kpis(days)
+    convs[0].stage = 3  # copied at call time
+    store = await reopen(store, make_store)
+    convs[0].stage = 0
+    loaded = sorted(await store.load_conversations("s1"), key=lambda c: c.conversation)
+    assert loaded == convs
+    assert await store.load_kpis("s1", "2026-11-20") == days
+    assert await store.load_conversation("s1", "c2") == convs[2]
+    await store.close()
+
+
 async def test_kpi_upsert_and_load_by_shop_and_date(store, make_store):
     day = KpiDay("s1", "alice", "2026-11-20", rounds=3, answered=2, decided=2, within_target=1)
     await store.save_kpi(day)
