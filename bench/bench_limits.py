@@ -1,8 +1,8 @@
 """Scenario (issue 14, in process): what one client can make the server do.
 
 - *suggestions, 25,000-character buyer line*: ``Assist.suggest`` on the shipped library for a
-  pasted page of a buyer line; only the first ``KEFU_SUGGEST_MAX_CHARS`` (500) characters are
-  tokenised. Baseline, same run: a 500-character line. Before issue 14 the long line cost
+  pasted page of a buyer line; only the first ``MAX_CHARS`` (300, server/core/intent.py)
+  characters are read. Baseline, same run: a 300-character line. Before issue 14 the long line cost
   ~116 ms of event loop; the target is at most twice the baseline.
 
 - *hello, small agent, big process*: ``Service.welcome`` (welcome, state, kpi, nudges waiting for
@@ -22,6 +22,7 @@ import time
 
 from bench.common import ROOT, figure
 from server import protocol
+from server.core.intent import MAX_CHARS
 from server.runtime import library
 from server.runtime.metrics import Metrics
 from server.runtime.registry import Peer
@@ -97,7 +98,7 @@ async def _measure(quick: bool) -> list[dict]:
     svc.assist.library = library.load(ROOT / "phrases")
     line = "请问这个有货吗，什么时候发货，可以便宜点吗 " * 1200
     suggest_us(svc, (line[:10], line[:10]))  # the segmenter loads its dictionary on first use
-    cut, long = suggest_us(svc, (line[: svc.config.suggest_max_chars], line[:25_000]))
+    cut, long = suggest_us(svc, (line[:MAX_CHARS], line[:25_000]))
     others = 50_000 if quick else 250_000
     alone = hello_us(service(0, 10))
     crowded = hello_us(service(others, 10))
@@ -110,7 +111,7 @@ async def _measure(quick: bool) -> list[dict]:
             "us",
             target=round(2 * cut, 1),
             baseline=cut,
-            baseline_label="a 500-character line (KEFU_SUGGEST_MAX_CHARS)",
+            baseline_label="a 300-character line (intent.MAX_CHARS)",
             digits=1,
         ),
         figure(

@@ -230,12 +230,6 @@ SETTINGS: tuple[Setting, ...] = (
         "KEFU_CHECK_BUDGET_MS", "50", "Time the checker may take before it fails closed.", _positive
     ),
     Setting(
-        "KEFU_SUGGEST_MAX_CHARS",
-        "500",
-        "Characters of a buyer line the suggester reads; the rest is cut before tokenising.",
-        _positive_int,
-    ),
-    Setting(
         "KEFU_SUGGEST_BUDGET_MS",
         "20",
         "Time suggestions may take; a line that overruns it gets none (its clock still runs).",
@@ -355,7 +349,6 @@ class Config:
     http_timeout_s: float
     fail_closed: bool
     check_budget_ms: float
-    suggest_max_chars: int
     suggest_budget_ms: float
     conversation_idle_s: float
     round_expire_s: float

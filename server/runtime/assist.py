@@ -67,10 +67,11 @@ class Assist:
             fill=fill,
             examples=self.learning.books.get(shop),
         )
-        # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): only
-        # its start is tokenised, and a missed budget gives no suggestions rather than a stall.
-        # Either way the line itself is taken: its clock was started before this.
-        text = message["text"][: self.config.suggest_max_chars]
+        # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): the
+        # suggester reads only its start (intent.MAX_CHARS), and a missed budget gives no
+        # suggestions rather than a stall. Either way the line itself is taken: its clock was
+        # started before this.
+        text = message["text"]
         started = time.perf_counter()
         try:
             found = self.library.suggester.suggest(text, context)

@@ -12,6 +12,8 @@ import time
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
+from server.core.intent import MAX_CHARS, clean
+from server.core.tokenize import fix_typos
 from tests.helpers import Client, client, make_config, running_server
 from tests.process import start_server
 
@@ -98,17 +100,20 @@ async def test_a_line_over_the_suggestion_budget_gets_none_and_its_clock_runs():
 async def test_only_the_start_of_a_long_line_is_tokenised():
     async with running_server() as server:
         seen: list[str] = []
-        suggester = server.service.library.suggester
-        original = suggester.suggest
+        tokenizer = server.service.library.suggester._tokenizer
+        original = tokenizer.cut
 
-        def spy(text, context):
+        def spy(text):
             seen.append(text)
-            return original(text, context)
+            return original(text)
 
-        suggester.suggest = spy
+        tokenizer.cut = spy
+        pasted = "".join(chr(0x4E00 + n % 499) for n in range(10_000))  # no repeat to collapse
         async with client(server.ws_url) as alice:
-            await send_buyer_line(alice, "发什么快递" + "啊" * 10_000)
-        assert seen == ["发什么快递" + "啊" * 495]
+            await send_buyer_line(alice, "发什么快递" + pasted)
+        cut = ("发什么快递" + pasted)[:MAX_CHARS]
+        assert seen == [fix_typos(clean(cut).text)]  # the first MAX_CHARS, cleaned
+        assert len(seen[0]) == MAX_CHARS
 
 
 async def send_buyer_line(alice: Client, text: str) -> dict:
