@@ -16,7 +16,8 @@ from server.core.nudgebook import Nudge, NudgeBook
 from server.core.nudges import Order, OrderStatus, daily_outcomes
 from server.core.penalties import Ledger
 from server.core.tracker import Tracker
-from server.runtime.penalties import PenaltyDesk, previous_month
+from server.runtime.penalties import PenaltyDesk
+from server.runtime.penaltysaves import previous_month
 from server.runtime.registry import Peer
 from server.settings import Config
 from server.storage import AuditRecord, Store
