@@ -424,7 +424,7 @@ def handover(
     }
 
 
-# --- dashboard frames -------------------------------------------------------------------------
+# --- dashboard frames -----------------------------------------------------------------------
 # The supervisors' live feed (/dashboard/live, server/runtime/dashfeed.py; docs/qa.md's table).
 
 RECENT_AUDIT = 50  # audit records in a snapshot (today's latest)

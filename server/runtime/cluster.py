@@ -271,7 +271,7 @@ class Cluster:
         for gateway in [gateway for gateway in nodes if alive[gateway] is None]:
             self.inbox.detach_gateway(gateway)
 
-    # --- the gateway, for the websocket server and the service --------------------------------
+    # --- the gateway, for the websocket server and the service ------------------------------
 
     async def attach(self, session: Session, owner: str, resume: int | None) -> None:
         await self.gateway.attach(session, owner, resume)

@@ -129,7 +129,7 @@ class ShopView:
             if alert_shop == shop
         ]
 
-    # --- the supervisors' reads (/dashboard, /api/*) ---------------------------------------------
+    # --- the supervisors' reads (/dashboard, /api/*) ----------------------------------------
 
     def date_of(self, now: float) -> str:
         """The shop's local date (``KEFU_TIMEZONE``) at ``now``, as ``YYYY-MM-DD``."""
