@@ -151,7 +151,8 @@ class ShopView:
         )
 
     async def audit_today(self, shop: str, now: float) -> list[AuditRecord]:
-        """The shop's audit records since its local midnight, up to ``now`` (and a second)."""
+        """The shop's audit records since its local midnight, up to ``now``: the store's end is
+        exclusive, so a second past it keeps the records stamped this very instant."""
         today = dt.date.fromisoformat(self.date_of(now))
         return await self.store.list_audit(shop, self._midnight(today), now + 1.0)
 
