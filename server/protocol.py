@@ -9,14 +9,18 @@ type here; ``tests/test_docs.py`` fails when one is missing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 import orjson
 
-from server.core.penalties.ledger import duration_text
+from server.core.penalties.ledger import duration_text, rule_label
+from server.core.penalties.rules import PenaltyRules
 from server.core.platforms import PLATFORMS, Timers
 from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
+from server.qa.labels import CATEGORY_LABELS
 from server.settings import Config
 
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
@@ -24,7 +28,10 @@ F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 if TYPE_CHECKING:
     from server.core.checker import Violation
     from server.core.deadlines import Clock
+    from server.core.nudgebook import Nudge
+    from server.core.nudges import Order
     from server.core.suggest import Suggestion
+    from server.storage import AuditRecord
 
 
 class Session(Protocol):
@@ -416,3 +423,155 @@ def handover(
         "text": note,
         "pending": pending,
     }
+
+
+# --- dashboard frames -----------------------------------------------------------------------
+# The supervisors' live feed (/dashboard/live, server/runtime/dashfeed.py; docs/qa.md's table).
+
+RECENT_AUDIT = 50  # audit records in a snapshot (today's latest)
+
+
+def feed_labels(rules: PenaltyRules) -> dict[str, dict[str, str]]:
+    """Chinese names for the page: checker categories, and the shop's penalty rules."""
+    names = {f.name: rule_label(f.name, rules) for f in fields(PenaltyRules)}
+    return {
+        "categories": dict(CATEGORY_LABELS),
+        "rules": {name: label for name, label in names.items() if label},
+    }
+
+
+def waiting_item(timer: Mapping[str, Any], agent: str) -> dict[str, Any]:
+    """A waiting conversation as the page lists it, from the agent's ``timer`` frame."""
+    return {
+        "conversation": timer["conversation"],
+        "buyer": timer["buyer"],
+        "agent": agent,
+        "level": timer["level"],
+        "started_at": timer["started_at"],
+        "target_s": timer["target_s"],
+    }
+
+
+def audit_item(record: AuditRecord, zone: ZoneInfo) -> dict[str, Any]:
+    """An audit record as the page, the export's JSON and its CSV rows show it."""
+    return {
+        "time": datetime.fromtimestamp(record.ts, zone).isoformat(timespec="seconds"),
+        "ts": record.ts,
+        "agent": record.agent,
+        "conversation": record.conversation,
+        "kind": record.kind,
+        "severity": record.severity,
+        "categories": list(record.categories),
+        "rules": list(record.rules),
+        "text": record.text,
+    }
+
+
+def order_item(order: Order, nudges: Iterable[Nudge]) -> dict[str, Any]:
+    """An unpaid order as the page lists it, with its nudges in the order they fire."""
+    return {
+        "order": order.order,
+        "buyer": order.buyer,
+        "conversation": order.conversation,
+        "amount": order.amount,
+        "created_at": order.created_at,
+        "closes_at": order.closes_at,
+        "nudges": [
+            {
+                "attempt": n.attempt,
+                "due_at": n.due_at,
+                "state": n.state,
+                "agent": n.agent,
+                "outcome": n.outcome,
+            }
+            for n in nudges
+        ],
+    }
+
+
+def nudged_today(outcomes: Mapping[str, Any]) -> dict[str, int]:
+    """The ``today`` of the ``orders`` figures, from ``ShopView.nudge_outcomes``."""
+    return {"nudged": outcomes["nudged"], "paid": outcomes["paid"]}
+
+
+@renders("snapshot", DASHBOARD_FRAMES)
+def feed_snapshot(
+    *,
+    shop: str,
+    date: str,
+    server_time: float,
+    config: Config,
+    waiting: list[dict[str, Any]],
+    online: list[str],
+    kpis: list[dict[str, Any]],
+    audit: list[AuditRecord],
+    unpaid: list[dict[str, Any]],
+    today: dict[str, int],
+    adapters: list[dict[str, Any]],
+    penalties: dict[str, Any],
+    idle: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Everything the page shows of the shop: the feed's first frame, and again after a local
+    midnight or when the page fell too far behind. ``audit``: today's records, of which the
+    latest :data:`RECENT_AUDIT` are sent."""
+    zone = ZoneInfo(config.timezone)
+    return {
+        "type": "snapshot",
+        "shop": shop,
+        "date": date,
+        "server_time": server_time,
+        "timezone": config.timezone,
+        "target_rate": config.target_rate,
+        "labels": feed_labels(config.penalties),
+        "waiting": sorted(waiting, key=lambda item: item["started_at"]),
+        "online": online,
+        "kpis": kpis,
+        "audit": [audit_item(record, zone) for record in audit[-RECENT_AUDIT:]],
+        "orders": {"unpaid": unpaid, "today": today},
+        "adapters": adapters,
+        "penalties": penalties,
+        "idle": idle,
+    }
+
+
+@renders("timer", DASHBOARD_FRAMES)
+def feed_timer(timer: Mapping[str, Any], agent: str) -> dict[str, Any]:
+    """A waiting conversation's clock changed (level ``cleared`` removes it from the page)."""
+    return {"type": "timer", **waiting_item(timer, agent)}
+
+
+@renders("kpi", DASHBOARD_FRAMES)
+def feed_kpi(report: Mapping[str, Any]) -> dict[str, Any]:
+    """An agent's figures today changed: ``report`` is ``KpiDay.report``."""
+    return {"type": "kpi", **report}
+
+
+@renders("audit", DASHBOARD_FRAMES)
+def feed_audit(record: AuditRecord, zone: ZoneInfo) -> dict[str, Any]:
+    """A flagged final check or an override was recorded."""
+    return {"type": "audit", **audit_item(record, zone)}
+
+
+@renders("agents", DASHBOARD_FRAMES)
+def feed_agents(online: list[str]) -> dict[str, Any]:
+    return {"type": "agents", "online": online}
+
+
+@renders("orders", DASHBOARD_FRAMES)
+def feed_orders(
+    changed: list[dict[str, Any]], removed: list[str], today: dict[str, int]
+) -> dict[str, Any]:
+    """The unpaid orders that changed (each whole) and those no longer unpaid."""
+    return {"type": "orders", "changed": changed, "removed": removed, "today": today}
+
+
+@renders("adapters", DASHBOARD_FRAMES)
+def feed_adapters(broken: list[dict[str, Any]]) -> dict[str, Any]:
+    """The agents' consoles whose page adapter stopped matching (``HealthBook.broken``)."""
+    return {"type": "adapters", "broken": broken}
+
+
+@renders("ledger", DASHBOARD_FRAMES)
+def feed_ledger(penalties: dict[str, Any], idle: list[dict[str, Any]]) -> dict[str, Any]:
+    """This month's fines and points per agent, and the idle alerts (docs/penalties.md)."""
+    return {"type": "ledger", "penalties": penalties, "idle": idle}

@@ -42,7 +42,6 @@ BUILDS_FRAMES_TODAY = {
     "core/nudgebook.py",
     "core/tracker.py",
     "runtime/adapters.py",
-    "runtime/dashboard.py",
     "runtime/http.py",
     "runtime/service.py",
     "runtime/shopview.py",

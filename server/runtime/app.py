@@ -23,7 +23,7 @@ from aiohttp import web
 
 from server import logs
 from server.errors import SettingsError
-from server.runtime import dashboard, http, listener
+from server.runtime import audit_export, dashboard, http, listener
 from server.runtime.adapters import ADAPTERS, AdapterWatcher
 from server.runtime.cluster import Cluster
 from server.runtime.library import LibraryWatcher
@@ -148,7 +148,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/api/orders", http.post_order),
         web.post("/api/check", http.post_check),
         web.get("/api/nudges/outcomes", http.nudge_outcomes),
-        web.get("/api/audit", dashboard.audit_export),
+        web.get("/api/audit", audit_export.audit_export),
         web.get("/dashboard", dashboard.page),
         web.get("/dashboard/live", dashboard.live),
         web.static("/dashboard/assets/", http.STATIC / "dashboard"),

@@ -137,7 +137,7 @@ async def kpi(request: web.Request) -> web.Response:
     agent = request.query.get("agent", token.agent)
     if agent != token.agent and not token.supervisor:
         raise Forbidden(f"only a supervisor may read another agent's kpi: {protocol.quote(agent)}")
-    date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
+    date = query_date(request, "date", service.view.today())
     return json_response(await service.view.kpi_report(shop, agent, date.isoformat()))
 
 
@@ -155,7 +155,7 @@ async def penalties(request: web.Request) -> web.Response:
         raise Forbidden(
             f"only a supervisor may read another agent's penalties: {protocol.quote(agent)}"
         )
-    month = request.query.get("month") or service.penalties.month_of(service.clock())
+    month = request.query.get("month") or service.view.this_month()
     if MONTH.fullmatch(month) is None:
         raise BadField(f"query 'month' must be YYYY-MM, got {protocol.quote(month)}")
     return json_response(await service.view.penalties_report(shop, month, agent))
@@ -214,7 +214,7 @@ def _with_type(body: bytes, kind: str) -> dict[str, Any]:
 async def nudge_outcomes(request: web.Request) -> web.Response:
     token = authenticate(request)
     service = request.app[SERVICE]
-    date = query_date(request, "date", service.tracker.days.date_of(service.clock()))
+    date = query_date(request, "date", service.view.today())
     outcomes = await service.view.nudge_outcomes(shop_of(request, token), date.isoformat())
     return json_response(outcomes)
 

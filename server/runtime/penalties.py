@@ -1,34 +1,32 @@
 """The shop's own rules at work on the live server: one :class:`ShopBook` per shop, fed the same
-calls ``kefu qa`` makes (docs/penalties.md, "Events"), its wake-ups joined to the service's,
-its changes pushed (``deadline``, ``penalties``) and written behind like clock state.
-
-What is kept across a restart: the ledger's items of the current and the previous month, and the
-open deadline clocks. Presence (the idle watch) is not: agents reconnect after a restart.
+calls ``kefu qa`` makes (docs/penalties.md, "Events"), its wake-ups joined to the service's.
+What each call changed is pushed to the panels (server/runtime/penaltypush.py) and written behind
+like clock state (server/runtime/penaltysaves.py, which says what survives a restart). Presence
+(the idle watch) is not kept: agents reconnect after a restart.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server import protocol
 from server.core.checker import Violation
 from server.core.deadlines import Clock, IdleAlert
 from server.core.penalties import ShopBook
 from server.core.penalties.book import Change
-from server.core.penalties.rules import DEADLINE_RULES
 from server.core.tracker import Tracker
 from server.errors import CheckUnavailable
 from server.runtime.assist import Assist
+from server.runtime.penaltypush import PenaltyPushes
+from server.runtime.penaltysaves import PenaltySaves, previous_month
 from server.runtime.registry import Peer, Registry
 from server.settings import Config
-from server.storage import LedgerItem, Store
+from server.storage import Store
 
 
 class PenaltyDesk:
@@ -44,9 +42,7 @@ class PenaltyDesk:
     ) -> None:
         self.config = config
         self.tracker = tracker
-        self.registry = registry
         self.assist = assist  # checks a sent line no final check flagged
-        self.store = store
         self.clock = clock
         self.notify = notify  # live views are told ("penalties", shop) and ("idle", shop)
         self.zone = ZoneInfo(config.timezone)
@@ -54,8 +50,8 @@ class PenaltyDesk:
         self.alerts: dict[tuple[str, str], IdleAlert] = {}  # (shop, agent): idle right now
         self._wakes: list[tuple[float, str]] = []  # (when, shop); lazy deletion
         self._armed: dict[str, float] = {}  # shop -> its current entry in _wakes
-        self._ledger_dirty: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
-        self._clocks_dirty: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
+        self.pushes = PenaltyPushes(config, tracker, registry)
+        self.saves = PenaltySaves(store, self.books)
 
     def book(self, shop: str) -> ShopBook:
         book = self.books.get(shop)
@@ -126,7 +122,9 @@ class PenaltyDesk:
         holding the buyer's conversation (none holds it: nobody to confirm it), paid starts
         ``unshipped``, shipped ends it."""
         book = self.book(shop)
-        holder = self._holder(shop, conversation) if conversation is not None else None
+        holder = None
+        if conversation is not None:
+            holder = self.pushes.conversation_holder(shop, conversation)
         changes: list[Change] = []
         if status == "created" and conversation is not None and holder is not None:
             changes = book.order_created(conversation, holder, ts)
@@ -175,43 +173,33 @@ class PenaltyDesk:
             book = self.books[shop]
             for agent in book.idle.agents:  # the waiting counts as they are now
                 book.idle.waiting(agent, self.tracker.waiting_count(shop, agent), now)
-            missed, alerts = book.advance(now, partial(self._deadline_holder, shop))
+            missed, alerts = book.advance(now, partial(self.pushes.deadline_holder, shop))
             for outcome in missed:
-                self._push_deadline(shop, outcome.clock, "missed", outcome.at)
+                self.pushes.deadline(shop, outcome.clock, "missed", outcome.at)
             for alert in alerts:
                 self.alerts[(shop, alert.agent)] = alert
             if alerts:
                 self.notify("idle", shop)
             self._after(shop, [])
 
-    def _deadline_holder(self, shop: str, kind: str, key: str) -> str | None:
-        return None if kind == "unshipped" else self._holder(shop, key)  # its key is an order
-
-    def _holder(self, shop: str, conversation: str) -> str | None:
-        conv = self.tracker.conversations.find(shop, conversation)
-        return conv.agent if conv is not None else None
-
     def _after(self, shop: str, changes: list[Change]) -> None:
         """Push what a call changed, mark it for the store, and re-arm the shop's wake-up."""
         book = self.books[shop]
         for change in changes:
             if isinstance(change, Clock):
-                self._push_deadline(shop, change, "open", change.started_at)
+                self.pushes.deadline(shop, change, "open", change.started_at)
             else:
                 state = "met" if change.met else "missed"
-                self._push_deadline(shop, change.clock, state, change.at)
-        ledger = book.ledger
-        if ledger.changed:
-            self._ledger_dirty[shop] |= ledger.changed
+                self.pushes.deadline(shop, change.clock, state, change.at)
+        ledger, clocks = book.ledger, book.clocks
+        items, changed_clocks = set(ledger.changed), set(clocks.changed)
+        ledger.changed.clear()
+        clocks.changed.clear()
+        self.saves.mark(shop, items, changed_clocks)
+        if items:
             month = self.month_of(self.clock())
-            for agent in {agent for m, agent, _ in ledger.changed if m == month}:
-                row = ledger.row(month, agent)
-                self.registry.push(shop, agent, protocol.penalties(row, month))
-            ledger.changed.clear()
+            self.pushes.months(shop, ledger, month, {agent for m, agent, _ in items if m == month})
             self.notify("penalties", shop)
-        if book.clocks.changed:
-            self._clocks_dirty[shop] |= book.clocks.changed
-            book.clocks.changed.clear()
         wake = book.next_wake()
         if wake is not None:
             # Just past the due time: a deadline met exactly on time is met (inclusive).
@@ -220,30 +208,11 @@ class PenaltyDesk:
                 self._armed[shop] = wake
                 heapq.heappush(self._wakes, (wake, shop))
 
-    def _push_deadline(self, shop: str, clock: Clock, state: str, at: float) -> None:
-        agent = self._deadline_holder(shop, clock.kind, clock.key) or clock.agent
-        if agent:
-            self.registry.push(shop, agent, self._deadline_frame(clock, state, at))
-
-    def _deadline_frame(self, clock: Clock, state: str, at: float) -> dict[str, Any]:
-        rule = DEADLINE_RULES.get(clock.kind)
-        yuan = getattr(self.config.penalties, rule).yuan if rule else 0
-        return protocol.deadline(clock, state, at, yuan)
-
     # --- frames and reports -----------------------------------------------------------------
 
     def open_deadlines(self, shop: str, agent: str, limit: int) -> list[dict[str, Any]]:
         """The open deadlines ``agent`` holds, the earliest due first (the ``state`` frame's)."""
-        book = self.books.get(shop)
-        if book is None or not book.clocks.open:
-            return []
-        mine = (
-            clock
-            for clock in book.clocks.open.values()
-            if (self._deadline_holder(shop, clock.kind, clock.key) or clock.agent) == agent
-        )
-        chosen = heapq.nsmallest(limit, mine, key=lambda clock: clock.due_at)
-        return [self._deadline_frame(clock, "open", clock.started_at) for clock in chosen]
+        return self.pushes.open_deadlines(shop, self.books.get(shop), agent, limit)
 
     def month_row(self, shop: str, agent: str, month: str) -> dict[str, Any]:
         """An agent's month so far: ``{"month", "agent", "yuan", "points", "items", "next",
@@ -254,29 +223,11 @@ class PenaltyDesk:
 
     def flush(self) -> None:
         """Queue the writes of every ledger item and deadline clock changed since the last."""
-        for shop, items in self._ledger_dirty.items():
-            ledger = self.books[shop].ledger
-            rows = [(item, ledger.rows(*item)) for item in sorted(items)]
-            saved = [LedgerItem(shop, *item, *row) for item, row in rows if row is not None]
-            if saved:
-                self.store.save_ledger(saved)
-        for shop, clocks in self._clocks_dirty.items():
-            open_clocks = self.books[shop].clocks.open
-            opened = [open_clocks[key] for key in sorted(clocks) if key in open_clocks]
-            closed = [key for key in sorted(clocks) if key not in open_clocks]
-            self.store.save_deadlines(shop, opened, closed)
-        self._ledger_dirty.clear()
-        self._clocks_dirty.clear()
+        self.saves.flush()
 
     async def load(self, shop: str | None, now: float) -> None:
-        """Take back what the store kept: this month's and last month's items, open clocks."""
-        this_month = self.month_of(now)
-        for month in (previous_month(this_month), this_month):
-            for item in await self.store.load_ledger(shop, month):
-                ledger = self.book(item.shop).ledger
-                ledger.restore(month, item.agent, item.rule, item.count, item.yuan, item.points)
-        for clock_shop, clock in await self.store.load_deadlines(shop):
-            self.book(clock_shop).clocks.restore(clock)
+        """Take back what the store kept (``shop``; None: every shop), and arm its wake-ups."""
+        await self.saves.load(shop, self.month_of(now), self.book)
         for name in [shop] if shop is not None else list(self.books):
             if name in self.books:
                 self._after(name, [])
@@ -294,9 +245,3 @@ class PenaltyDesk:
         self._armed.pop(shop, None)
         for key in [key for key in self.alerts if key[0] == shop]:
             del self.alerts[key]
-
-
-def previous_month(month: str) -> str:
-    """ "2026-01" -> "2025-12"."""
-    year, number = int(month[:4]), int(month[5:])
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"

@@ -8,16 +8,19 @@ import datetime as dt
 import heapq
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from server import protocol
 from server.core.kpi import KpiDay
-from server.core.nudgebook import NudgeBook
-from server.core.nudges import daily_outcomes
+from server.core.nudgebook import Nudge, NudgeBook
+from server.core.nudges import Order, OrderStatus, daily_outcomes
 from server.core.penalties import Ledger
 from server.core.tracker import Tracker
-from server.runtime.penalties import PenaltyDesk, previous_month
+from server.runtime.penalties import PenaltyDesk
+from server.runtime.penaltysaves import previous_month
 from server.runtime.registry import Peer
 from server.settings import Config
-from server.storage import Store
+from server.storage import AuditRecord, Store
 
 
 class ShopView:
@@ -125,3 +128,70 @@ class ShopView:
             for (alert_shop, agent), alert in sorted(self.penalties.alerts.items())
             if alert_shop == shop
         ]
+
+    # --- the supervisors' reads (/dashboard, /api/*) ----------------------------------------
+
+    def date_of(self, now: float) -> str:
+        """The shop's local date (``KEFU_TIMEZONE``) at ``now``, as ``YYYY-MM-DD``."""
+        return self.tracker.days.date_of(now)
+
+    def today(self) -> str:
+        """The shop's local date now."""
+        return self.date_of(self.clock())
+
+    def this_month(self) -> str:
+        """The current month of the ledger (``YYYY-MM``, ``KEFU_TIMEZONE``)."""
+        return self.penalties.month_of(self.clock())
+
+    async def audit_of_days(self, shop: str, first: dt.date, last: dt.date) -> list[AuditRecord]:
+        """The shop's audit records from the start of local date ``first`` to the end of
+        ``last``."""
+        return await self.store.list_audit(
+            shop, self._midnight(first), self._midnight(last + dt.timedelta(days=1))
+        )
+
+    async def audit_today(self, shop: str, now: float) -> list[AuditRecord]:
+        """The shop's audit records since its local midnight, up to ``now``: the store's end is
+        exclusive, so a second past it keeps the records stamped this very instant."""
+        today = dt.date.fromisoformat(self.date_of(now))
+        return await self.store.list_audit(shop, self._midnight(today), now + 1.0)
+
+    def _midnight(self, day: dt.date) -> float:
+        zone = ZoneInfo(self.config.timezone)
+        return dt.datetime.combine(day, dt.time(), tzinfo=zone).timestamp()
+
+    def waiting(self, shop: str, now: float) -> list[dict[str, Any]]:
+        """The shop's waiting conversations as the dashboard lists them."""
+        tracker = self.tracker
+        timers = (
+            (tracker.timer_frame(conv, tracker.level_of(conv), now), conv)
+            for conv in tracker.waiting(shop)
+        )
+        return [protocol.waiting_item(timer, conv.agent) for timer, conv in timers]
+
+    def kpis_of_day(self, shop: str, date: str) -> list[KpiDay]:
+        """The live KPI days of the shop's agents on ``date``, by agent."""
+        kpis = (kpi for kpi in self.tracker.kpis.values() if kpi.shop == shop and kpi.date == date)
+        return sorted(kpis, key=lambda kpi: kpi.agent)
+
+    def unpaid_orders(self, shop: str, now: float) -> list[Order]:
+        """The shop's orders still unpaid and open at ``now``, oldest first."""
+        unpaid = (
+            order
+            for (order_shop, _), order in self.nudges.orders.items()
+            if order_shop == shop and _unpaid(order, now)
+        )
+        return sorted(unpaid, key=lambda order: (order.created_at, order.order))
+
+    def unpaid_order(self, shop: str, number: str, now: float) -> Order | None:
+        """Order ``number`` of the shop if it is still unpaid and open at ``now``."""
+        order = self.nudges.orders.get((shop, number))
+        return order if order is not None and _unpaid(order, now) else None
+
+    def order_nudges(self, shop: str, number: str) -> list[Nudge]:
+        """An order's nudges, in the order they fire."""
+        return sorted(self.nudges.order_nudges(shop, number), key=lambda nudge: nudge.attempt)
+
+
+def _unpaid(order: Order, now: float) -> bool:
+    return order.status is OrderStatus.CREATED and order.closes_at > now

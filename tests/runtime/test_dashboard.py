@@ -11,6 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server import protocol
+from server.core.nudges import Order, OrderStatus
+from server.runtime.dashorders import ShownOrders
+from server.settings import load_config
+from server.storage import AuditRecord
 from tests.browser import BROWSER_ARGS, CHROMIUM
 from tests.helpers import FakeClock, RunningServer, assert_error, client, running_server
 
@@ -250,6 +255,72 @@ async def test_stopping_the_server_closes_open_feeds_with_1001():
         message = await ws.receive(timeout=5)
         assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 1001)
         await ws.close()
+
+
+# --- the frames, rendered in server/protocol.py ----------------------------------------------
+
+
+def test_a_snapshot_sends_todays_latest_audit_records_and_the_longest_waiting_first():
+    records = [
+        AuditRecord(NOW + n, "s1", "a1", "c1", "check", ("r",), ("rude",), "warn", f"t{n}")
+        for n in range(protocol.RECENT_AUDIT + 10)
+    ]
+    timer = {"conversation": "c1", "buyer": "tom", "level": "waiting", "target_s": 15.0}
+    waiting = [
+        protocol.waiting_item({**timer, "conversation": c, "started_at": at}, "a1")
+        for c, at in (("late", NOW), ("early", NOW - 60))
+    ]
+    frame = protocol.feed_snapshot(
+        shop="s1", date="2026-11-18", server_time=NOW, config=load_config({}),
+        waiting=waiting, online=[], kpis=[], audit=records, unpaid=[],
+        today={"nudged": 0, "paid": 0}, adapters=[], penalties={}, idle=[],
+    )  # fmt: skip
+    assert [item["text"] for item in frame["audit"]] == [r.text for r in records[10:]]
+    assert frame["audit"][0]["time"] == "2026-11-18T19:06:50+08:00"
+    assert [item["conversation"] for item in frame["waiting"]] == ["early", "late"]
+    assert set(frame["labels"]) == {"categories", "rules"}
+
+
+def test_the_pages_timer_frame_carries_who_waits_for_whom_and_nothing_else():
+    timer = {"type": "timer", "conversation": "c1", "buyer": "tom", "level": "due",
+             "waited_s": 15.0, "target_s": 15.0, "started_at": NOW}  # fmt: skip
+    assert protocol.feed_timer(timer, "a1") == {
+        "type": "timer", "conversation": "c1", "buyer": "tom", "agent": "a1", "level": "due",
+        "started_at": NOW, "target_s": 15.0,
+    }  # fmt: skip
+
+
+class UnpaidBook:
+    """The two reads ShownOrders makes of a ShopView, over a plain dict of unpaid orders."""
+
+    def __init__(self, *orders: Order) -> None:
+        self.orders = {order.order: order for order in orders}
+
+    def unpaid_orders(self, shop: str, now: float) -> list[Order]:
+        return [order for order in self.orders.values() if order.closes_at > now]
+
+    def unpaid_order(self, shop: str, number: str, now: float) -> Order | None:
+        order = self.orders.get(number)
+        return order if order is not None and order.closes_at > now else None
+
+    def order_nudges(self, shop: str, number: str) -> list[Any]:
+        return []
+
+
+def test_shown_orders_remove_only_what_the_page_lists_and_each_once():
+    def order(number: str, closes_at: float) -> Order:
+        return Order("s1", number, "tom", None, OrderStatus.CREATED, None, NOW, closes_at, NOW)
+
+    book = UnpaidBook(order("o1", NOW + 60), order("o2", NOW + 600))
+    shown = ShownOrders(book, "s1")  # type: ignore[arg-type]
+    assert [item["order"] for item in shown.all(NOW)] == ["o1", "o2"]
+    del book.orders["o2"]  # paid
+    book.orders["o3"] = order("o3", NOW + 600)
+    shown.changed |= {"o2", "o3", "o4"}  # o4: changed, never listed, not unpaid
+    changed, removed = shown.changes(NOW)
+    assert ([item["order"] for item in changed], removed) == (["o3"], ["o2"])
+    assert shown.changes(NOW + 60) == ([], ["o1"])  # auto-closed: no event says so
+    assert shown.changes(NOW + 120) == ([], [])
 
 
 # --- the audit export ------------------------------------------------------------------------

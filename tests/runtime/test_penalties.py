@@ -10,8 +10,12 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from server.core.deadlines import Clock
+from server.core.penalties import DEFAULT_RULES, ShopBook
 from server.qa.lines import read_jsonl, zone
+from server.runtime.penaltysaves import PenaltySaves, previous_month
 from server.settings import Token
+from server.storage import LedgerItem
 from tests.helpers import (
     Client,
     FakeClock,
@@ -259,3 +263,42 @@ async def test_any_keyboard_work_ends_an_idle_span_and_two_hours_of_it_are_fined
         assert server.service.view.idle_alerts("shop-a") == []
         frame = await alice.recv_type("penalties")
     assert frame["items"] == [{"rule": "idle", "count": 1, "yuan": 200, "points": 0}]
+
+
+class WrittenDown:
+    """The two writes PenaltySaves makes, recorded instead of queued."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, object]] = []
+
+    def save_ledger(self, items: list[LedgerItem]) -> None:
+        self.writes.append(("ledger", items))
+
+    def save_deadlines(self, shop: str, opened: list[Clock], closed: list[tuple[str, str]]) -> None:
+        self.writes.append(("deadlines", (shop, opened, closed)))
+
+
+def test_the_store_gets_what_changed_once_and_nothing_when_nothing_did():
+    book = ShopBook(DEFAULT_RULES, {}, "Asia/Shanghai", 600.0)
+    book.ledger.restore("2026-11", "alice", "idle", 1, 50, 0)
+    book.ledger.restore("2026-11", "bob", "idle", 2, 100, 0)
+    still_open = Clock("refund", "c1", "alice", 100.0, 400.0)
+    book.clocks.restore(still_open)
+    store = WrittenDown()
+    saves = PenaltySaves(store, {"s1": book})  # type: ignore[arg-type]
+    saves.mark("s1", set(), set())
+    saves.flush()
+    assert store.writes == []
+    saves.mark("s1", {("2026-11", "alice", "idle")}, {("refund", "c1"), ("order_confirm", "c2")})
+    saves.flush()
+    saves.flush()
+    assert store.writes == [
+        ("ledger", [LedgerItem("s1", "2026-11", "alice", "idle", 1, 50, 0)]),
+        ("deadlines", ("s1", [still_open], [("order_confirm", "c2")])),
+    ]
+
+
+def test_the_month_before_january_is_last_december():
+    assert [previous_month(m) for m in ("2026-01", "2026-03", "2026-12")] == [
+        "2025-12", "2026-02", "2026-11",
+    ]  # fmt: skip
