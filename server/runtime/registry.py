@@ -14,10 +14,9 @@ the other clients' frames.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -107,11 +106,16 @@ class Session(Peer):
             self.draining = True
             asyncio.get_running_loop().create_task(self._drain())
 
-    @contextlib.asynccontextmanager
-    async def handling(self) -> AsyncIterator[None]:
-        """Around a handler: what it queues is sent after it, in its own task (no writer task)."""
+    def handling(self) -> Session:
+        """``async with session.handling():`` around a handler: what it queues is sent after
+        it, in its own task (no writer task). A class, not a generator context manager: this
+        wraps every client frame, and the generator's frames cost 1.5 us of each."""
+        return self
+
+    async def __aenter__(self) -> None:
         self.in_handler = True
-        yield
+
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.flush()
 
     async def flush(self) -> None:
