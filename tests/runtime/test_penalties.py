@@ -107,7 +107,7 @@ async def test_an_agent_reads_only_its_own_row_and_a_bad_month_is_a_typed_error(
         for bad in ("2026-13", "2026-4", "april"):
             status, body = await api(server, f"/api/penalties?month={bad}")
             assert status == 400
-            assert_error(body, "bad_field", f"query 'month' must be YYYY-MM, got '{bad}'")
+            assert_error(body, "bad_value", f"query 'month' must be YYYY-MM, got '{bad}'")
 
 
 T0 = 1_775_000_000.0  # 2026-04-01 07:33:20 in Shanghai
