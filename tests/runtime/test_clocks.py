@@ -20,7 +20,7 @@ async def test_short_targets_push_in_order_then_cleared_and_the_api_agrees():
         levels = [(await c.recv_type("timer"))["level"]]
         for _ in range(3):  # each threshold in turn, on the injected clock
             clock.jump(0.2)
-            server.service.scheduler.rearm()
+            server.service.scheduler.poke()
             levels.append((await c.recv_type("timer"))["level"])
         assert levels == ["waiting", "warn", "due", "overdue"]
         clock.jump(0.1)
@@ -52,6 +52,6 @@ async def test_open_rounds_and_kpis_survive_a_restart(tmp_path):
         assert (waiting["level"], waiting["waited_s"]) == ("warn", 12.0)
         assert c.state["kpi"]["rounds"] == 1
         clock.jump(3)
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         due = await c.recv_type("timer")
         assert (due["level"], due["waited_s"]) == ("due", 15.0)

@@ -199,7 +199,7 @@ async def test_feed_shows_an_idle_agent_and_the_months_fines(clocked):
         await feed.recv()
         await agent.request({**BUYER_LINE, "id": "m1", "text": "在吗"})
         clock.jump(601)  # a buyer waiting, the agent doing nothing past KEFU_IDLE_ALERT_S
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         idle = await feed.recv_type("ledger")
         assert idle["idle"] == [{"agent": "alice", "since": NOW, "at": NOW + 600, "waiting": 1}]
         await agent.request({**AGENT_LINE, "id": "m2", "text": "嗯"})
@@ -419,7 +419,7 @@ async def test_dashboard_page_shows_the_ledger_and_an_idle_alert(clocked, browse
     async with client(server.ws_url, "tok-a1") as agent:
         await agent.request({**BUYER_LINE, "id": "m1", "text": "在吗"})
         clock.jump(601)
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         alert = page.locator('#idle li[data-agent="alice"]')
         await expect(alert).to_have_text("alice 自 19:06:40 起无操作，1 位买家在等待")
         await agent.request({**AGENT_LINE, "id": "m2", "text": "嗯"})

@@ -55,7 +55,7 @@ async def at(server, clock: FakeClock, ts: float, *clients) -> None:
     """Move the injected clock to ``ts`` and let every wake-up due by then fire: the scheduler
     is re-armed for now, and a ping round trip on each connection comes back after it ran."""
     clock.now = ts
-    server.service.scheduler.rearm()
+    server.service.scheduler.poke()
     for c in clients:
         await c.request({"type": "ping", "id": "p"})
 
