@@ -1,10 +1,51 @@
 """One error tree for the whole server.
 
 Every error the server reports to a client is a :class:`KefuError` with a stable ``code``.
-Messages are lowercase and quote the bad value, e.g. ``unknown message type: 'chek'``.
+Messages are lowercase and quote the bad value (:func:`quote`), e.g. ``unknown message type:
+'chek'``. A bad field of a frame (:class:`BadField`) and a bad value from anywhere else
+(:class:`BadValue`) are built from what was wrong, so their wording is written once, here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
+
+
+def quote(value: Any) -> str:
+    """``repr`` of a bad value, cut to :data:`QUOTE_LIMIT` characters so errors stay short."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if isinstance(value, (dict, list)):
+        value = _json_text(value)
+    if isinstance(value, str) and len(value) > QUOTE_LIMIT:
+        return repr(value[:QUOTE_LIMIT] + "…")
+    return repr(value)
+
+
+def one_of(choices: Iterable[str]) -> str:
+    """What a value from a fixed set must be: ``one of created, paid, closed``."""
+    return f"one of {', '.join(choices)}"
+
+
+def _json_text(value: dict[str, Any] | list[Any]) -> str:
+    """A container as JSON; past the depth orjson writes (254 levels: it parses deeper), the
+    opening of its first branch, which is as much as an error message quotes anyway."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        opening = ""
+        while len(opening) <= QUOTE_LIMIT and isinstance(value, (dict, list)) and value:
+            if isinstance(value, list):
+                opening, value = opening + "[", value[0]
+            else:
+                key = next(iter(value))
+                opening, value = opening + "{" + orjson.dumps(key).decode() + ":", value[key]
+        return opening
 
 
 class KefuError(Exception):
@@ -43,9 +84,19 @@ class MissingField(ProtocolError):
 
 
 class BadField(ProtocolError):
-    """Raised when a field has the wrong JSON type or a value outside what it allows."""
+    """Raised when a field of a client frame has the wrong JSON type or a value outside what
+    it allows.
+
+    Build it with :meth:`must_be` from the field, the frame's type, what the field must be and
+    the value it had: ``field 'text' of 'check' must be a string, got 5``.
+    """
 
     code = "bad_field"
+
+    @classmethod
+    def must_be(cls, field: str, frame: str, expected: str, got: Any) -> BadField:
+        """``field {field!r} of {frame!r} must be {expected}, got {quote(got)}``."""
+        return cls(f"field {field!r} of {frame!r} must be {expected}, got {quote(got)}")
 
 
 class RequestTimeout(ProtocolError):
@@ -53,6 +104,33 @@ class RequestTimeout(ProtocolError):
 
     code = "request_timeout"
     status = 408
+
+
+# --- values that are not frame fields -------------------------------------------------------
+
+
+class BadValue(KefuError):
+    """Raised when a value that does not come in a frame field is not one the server takes: an
+    HTTP query parameter (``query 'month' must be YYYY-MM, got '2026-13'``), an option of a
+    ``kefu`` command, an argument of the core (a platform it does not know).
+
+    Build it with :meth:`must_be` or :meth:`unknown`. Settings have their own error,
+    :class:`SettingsError`, because a bad one stops start-up.
+    """
+
+    code = "bad_value"
+    status = 400
+
+    @classmethod
+    def must_be(cls, what: str, expected: str, got: Any) -> BadValue:
+        """``{what} must be {expected}, got {quote(got)}``; ``what`` names the value, e.g.
+        ``query 'month'``."""
+        return cls(f"{what} must be {expected}, got {quote(got)}")
+
+    @classmethod
+    def unknown(cls, what: str, got: Any) -> BadValue:
+        """``unknown {what}: {quote(got)}``: a name outside the set the server knows."""
+        return cls(f"unknown {what}: {quote(got)}")
 
 
 # --- session --------------------------------------------------------------------------------

@@ -19,7 +19,16 @@ import orjson
 from server.core.penalties.ledger import duration_text, rule_label
 from server.core.penalties.rules import PenaltyRules
 from server.core.platforms import PLATFORMS, Timers
-from server.errors import BadField, BadJSON, KefuError, MissingField, ProtocolError, UnknownType
+from server.errors import (
+    BadField,
+    BadJSON,
+    KefuError,
+    MissingField,
+    ProtocolError,
+    UnknownType,
+    one_of,
+    quote,  # also protocol.quote, for the runtime's messages
+)
 from server.qa.labels import CATEGORY_LABELS
 from server.settings import Config
 
@@ -35,14 +44,16 @@ if TYPE_CHECKING:
 
 
 class Session(Protocol):
-    """Whom a ``welcome`` is for (a runtime session)."""
+    """Whom a ``welcome`` is for (a runtime session); read only, as a session's shop and agent
+    come from its token."""
 
-    platform: str
-    agent: str
-    shop: str
+    @property
+    def platform(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def shop(self) -> str: ...
 
-
-QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
 
 _JSON_TYPE_NAMES = {
     str: "a string",
@@ -156,33 +167,6 @@ CLOSE_CODES = {
 }
 
 
-def quote(value: Any) -> str:
-    """``repr`` of a bad value, cut to :data:`QUOTE_LIMIT` characters so errors stay short."""
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "replace")
-    if isinstance(value, (dict, list)):
-        value = _json_text(value)
-    if isinstance(value, str) and len(value) > QUOTE_LIMIT:
-        return repr(value[:QUOTE_LIMIT] + "…")
-    return repr(value)
-
-
-def _json_text(value: dict[str, Any] | list[Any]) -> str:
-    """A container as JSON; past the depth orjson writes (254 levels: it parses deeper), the
-    opening of its first branch, which is as much as an error message quotes anyway."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        opening = ""
-        while len(opening) <= QUOTE_LIMIT and isinstance(value, (dict, list)) and value:
-            if isinstance(value, list):
-                opening, value = opening + "[", value[0]
-            else:
-                key = next(iter(value))
-                opening, value = opening + "{" + orjson.dumps(key).decode() + ":", value[key]
-        return opening
-
-
 def decode(frame: str | bytes) -> dict[str, Any]:
     """Parse and validate one client frame; raise a :class:`ProtocolError` subclass if it is bad."""
     return validate(parse(frame))
@@ -222,9 +206,7 @@ def _number_text(kind: str, spec: Field, value: float) -> str:
     """A money amount sent as a JSON number, as the text an order card shows: ``199.0`` and
     ``199`` are ``"199.00"``."""
     if not 0 <= value < 1e12:
-        raise BadField(
-            f"field {spec.name!r} of {kind!r} must be a number from 0 to 1e12, got {quote(value)}"
-        )
+        raise BadField.must_be(spec.name, kind, "a number from 0 to 1e12", value)
     return f"{value:.2f}"
 
 
@@ -232,20 +214,11 @@ def _check_field(kind: str, spec: Field, value: Any) -> None:
     # JSON has one number type: a float field takes integers too (but never booleans).
     ok = type(value) in (int, float) if spec.kind is float else type(value) is spec.kind
     if not ok:
-        raise BadField(
-            f"field {spec.name!r} of {kind!r} must be {_JSON_TYPE_NAMES[spec.kind]}, "
-            f"got {quote(value)}"
-        )
+        raise BadField.must_be(spec.name, kind, _JSON_TYPE_NAMES[spec.kind], value)
     if spec.choices and value not in spec.choices:
-        raise BadField(
-            f"field {spec.name!r} of {kind!r} must be one of {', '.join(spec.choices)}, "
-            f"got {quote(value)}"
-        )
+        raise BadField.must_be(spec.name, kind, one_of(spec.choices), value)
     if spec.max_len and len(value) > spec.max_len:
-        raise BadField(
-            f"field {spec.name!r} of {kind!r} is longer than {spec.max_len} characters: "
-            f"{quote(value)}"
-        )
+        raise BadField.must_be(spec.name, kind, f"at most {spec.max_len} characters", value)
 
 
 def ref_of(frame: str | bytes) -> Any:

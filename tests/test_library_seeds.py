@@ -1,4 +1,5 @@
-"""The phrase library agrees with the seeds (/work/shared/seeds): each test names its seed."""
+"""The phrase library agrees with the seeds, the customer-service training material the product
+was built from: each test names its seed and quotes the line it holds the library to."""
 
 from __future__ import annotations
 

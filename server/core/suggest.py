@@ -33,7 +33,7 @@ from server.core.phrases import (
     placeholders_in,
 )
 from server.core.tokenize import fix_typos, get_tokenizer
-from server.errors import BadField
+from server.errors import BadValue
 
 # BM25 parameters. Phrase "documents" are short and of similar length, so length normalisation
 # is kept mild (b); k1 is the usual value.
@@ -111,9 +111,9 @@ class SuggestContext:
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
-            raise BadField(f"unknown platform: {self.platform!r}")
+            raise BadValue.unknown("platform", self.platform)
         if self.order_state is not None and self.order_state not in ORDER_STATES:
-            raise BadField(f"unknown order state: {self.order_state!r}")
+            raise BadValue.unknown("order state", self.order_state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from server.errors import BadField
+from server.errors import BadValue
 
 FIELDS = ("conversation", "from", "agent", "buyer", "text", "ts", "auto")
 REQUIRED = ("conversation", "from", "text", "ts")
@@ -67,7 +67,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise BadField(f"unknown timezone: {name!r}") from None
+        raise BadValue.unknown("timezone", name) from None
 
 
 def parse_csv_map(spec: str) -> dict[str, str]:
@@ -79,9 +79,9 @@ def parse_csv_map(spec: str) -> dict[str, str]:
             continue
         field, sep, column = (part.strip() for part in item.partition("="))
         if not sep or not column:
-            raise BadField(f"csv map entries are field=column, got {item.strip()!r}")
+            raise BadValue.must_be("csv map entry", "field=column", item.strip())
         if field not in FIELDS:
-            raise BadField(f"unknown csv field: {field!r}")
+            raise BadValue.unknown("csv field", field)
         mapping[field] = column
     return mapping
 

@@ -185,14 +185,12 @@ class HealthBook:
     ) -> None:
         keys = message["broken"]
         if not all(isinstance(key, str) and key in HEALTH_KEYS for key in keys):
-            raise BadField(
-                f"field 'broken' of 'adapter_health' may only hold {', '.join(HEALTH_KEYS)}"
-            )
+            keys_from = f"a list of keys from {', '.join(HEALTH_KEYS)}"
+            raise BadField.must_be("broken", "adapter_health", keys_from, keys)
         hits = message.get("hits") or {}
         if len(hits) > MAX_HITS or not all(isinstance(value, str) for value in hits.values()):
-            raise BadField(
-                f"field 'hits' of 'adapter_health' maps at most {MAX_HITS} keys to selector strings"
-            )
+            selectors = f"an object of at most {MAX_HITS} selector strings"
+            raise BadField.must_be("hits", "adapter_health", selectors, hits)
         previous = self.sessions.get(session)
         if not keys:
             self.sessions.pop(session, None)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from server import protocol
-from server.errors import BadField
+from server.errors import BadValue
 from server.runtime.dashboard import supervisor
 from server.runtime.http import SERVICE, json_response, query_date, shop_of
 
@@ -30,10 +30,10 @@ async def audit_export(request: web.Request) -> web.Response:
     first = query_date(request, "from", view.today())
     last = query_date(request, "to", first.isoformat())
     if last < first:
-        raise BadField(f"query 'to' is before 'from': {last.isoformat()!r} < {first.isoformat()!r}")
+        raise BadValue.must_be("query 'to'", f"on or after 'from' ({first.isoformat()})", str(last))
     kind = request.query.get("format", "json")
     if kind not in ("json", "csv"):
-        raise BadField(f"query 'format' must be 'json' or 'csv', got {protocol.quote(kind)}")
+        raise BadValue.must_be("query 'format'", "'json' or 'csv'", kind)
     zone = ZoneInfo(service.config.timezone)
     items = [
         protocol.audit_item(record, zone) for record in await view.audit_of_days(shop, first, last)

@@ -42,11 +42,11 @@ class NudgeDelivery:
     def apply(self, effects: Iterable[SaveNudges | Deliver]) -> None:
         """Store each change; push a delivery only once the store has committed it."""
         for effect in effects:
-            saved = isinstance(effect, SaveNudges)
-            self._orders_changed(effect.nudges if saved else [effect.nudge])
             if isinstance(effect, SaveNudges):
+                self._orders_changed(effect.nudges)
                 self.store.save_nudges(effect.nudges, effect.order)
             else:
+                self._orders_changed([effect.nudge])
                 claimed = self.store.claim_delivery(effect.nudge)  # queued now, in order
                 task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
                 self.deliveries.add(task)

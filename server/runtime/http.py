@@ -22,10 +22,12 @@ from server.core.platforms import PLATFORMS
 from server.errors import (
     BadField,
     BadSignature,
+    BadValue,
     Forbidden,
     KefuError,
     NotAuthenticated,
     RequestTimeout,
+    one_of,
 )
 from server.protocol import check_result
 from server.runtime import signing
@@ -70,19 +72,17 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def query_date(request: web.Request, name: str, default: str) -> dt.date:
-    """The date in query parameter ``name`` (``YYYY-MM-DD``), or ``default``; else ``bad_field``."""
+    """The date in query parameter ``name`` (``YYYY-MM-DD``), or ``default``; else ``bad_value``."""
     raw = request.query.get(name) or default
     try:
         day = dt.date.fromisoformat(raw) if len(raw) == 10 else None
     except ValueError:
         day = None
     if day is None:
-        raise BadField(f"query {name!r} must be YYYY-MM-DD, got {protocol.quote(raw)}")
+        raise BadValue.must_be(f"query {name!r}", "YYYY-MM-DD", raw)
     if not FIRST_DATE <= day <= LAST_DATE:
-        raise BadField(
-            f"query {name!r} must be from {FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()}, "
-            f"got {protocol.quote(raw)}"
-        )
+        span = f"from {FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()}"
+        raise BadValue.must_be(f"query {name!r}", span, raw)
     return day
 
 
@@ -157,7 +157,7 @@ async def penalties(request: web.Request) -> web.Response:
         )
     month = request.query.get("month") or service.view.this_month()
     if MONTH.fullmatch(month) is None:
-        raise BadField(f"query 'month' must be YYYY-MM, got {protocol.quote(month)}")
+        raise BadValue.must_be("query 'month'", "YYYY-MM", month)
     return json_response(await service.view.penalties_report(shop, month, agent))
 
 
@@ -171,8 +171,7 @@ async def post_check(request: web.Request) -> web.Response:
     message = _with_type(body, "check")
     platform = message.get("platform", "taobao")
     if platform not in PLATFORMS:
-        raise BadField(f"field 'platform' of 'check' must be one of {', '.join(PLATFORMS)}, "
-                       f"got {protocol.quote(platform)}")  # fmt: skip
+        raise BadField.must_be("platform", "check", one_of(PLATFORMS), platform)
     service = request.app[SERVICE]
     context = service.assist.check_context(token.shop, platform, message)
     violations = service.assist.check(message["text"], context)

@@ -2,7 +2,8 @@
 
 The pure core keeps its deadlines in heaps; this arms a single ``loop.call_at`` for the earliest
 of them and, when it comes, hands the core the current time. Re-arming happens only when a new
-deadline is earlier than the armed one, so a clock reset in the hot path costs a comparison.
+deadline is earlier than the armed one (or the clock jumped past it), so a clock reset in the hot
+path costs two comparisons.
 """
 
 from __future__ import annotations
@@ -29,24 +30,22 @@ class Scheduler:
         self.stopped = False
 
     def poke(self) -> None:
-        """Re-arm if the core now has an earlier deadline than the armed one."""
+        """Re-arm if the core now has an earlier deadline than the armed one, or if the clock
+        already passed the armed one: it jumped ahead of the loop's monotonic time (a machine
+        back from suspend, an NTP step, a test's injected clock), so the loop's timer is late."""
         if self.stopped:
             return
         wake = self._next_wake()
-        if wake is None or (self._armed_at is not None and self._armed_at <= wake):
+        if wake is None:
+            return
+        armed = self._armed_at
+        if armed is not None and armed <= wake and self._clock() < armed:
             return
         if self._handle is not None:
             self._handle.cancel()
         loop = asyncio.get_running_loop()
         self._armed_at = wake
         self._handle = loop.call_at(loop.time() + max(0.0, wake - self._clock()), self._run)
-
-    def rearm(self) -> None:
-        """Arm again from scratch: the clock jumped (a suspended machine, a test's fake clock)."""
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._armed_at = None
-        self.poke()
 
     def _run(self) -> None:
         self._handle = None

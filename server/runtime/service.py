@@ -255,9 +255,7 @@ class Service:
             try:
                 cursor = (float(started), conversation)
             except ValueError:
-                raise BadField(
-                    f"field 'after' of 'state' must be a 'next' cursor, got {protocol.quote(after)}"
-                ) from None
+                raise BadField.must_be("after", "state", "a 'next' cursor", after) from None
         frame = self.view.state_frame(session, cursor)
         if "id" in message:
             frame["ref"] = message["id"]

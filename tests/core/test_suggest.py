@@ -19,7 +19,7 @@ from server.core.suggest import (
     Suggestion,
 )
 from server.core.tokenize import DEFAULT_USERDICT, STOPWORDS, get_tokenizer
-from server.errors import BadField
+from server.errors import BadValue
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELLED = ROOT / "tests" / "data" / "suggest" / "labelled.jsonl"
@@ -190,9 +190,9 @@ def test_first_message_with_nothing_matched_still_greets(small: Suggester) -> No
 
 
 def test_unknown_platform_or_state_is_refused() -> None:
-    with pytest.raises(BadField, match=r"^unknown platform: 'amazon'$"):
+    with pytest.raises(BadValue, match=r"^unknown platform: 'amazon'$"):
         SuggestContext(platform="amazon")
-    with pytest.raises(BadField, match=r"^unknown order state: 'lost'$"):
+    with pytest.raises(BadValue, match=r"^unknown order state: 'lost'$"):
         SuggestContext(order_state="lost")
 
 

@@ -37,16 +37,6 @@ def server_check(assistant: Assistant, text: str) -> dict[str, Any]:
                 return frame
 
 
-def rewritten(text: str, violations: list[dict[str, Any]]) -> str:
-    # The same replacement the guard's one-click rewrite does: last span first, overlaps skipped.
-    limit = len(text)
-    for violation in sorted(violations, key=lambda v: v["start"], reverse=True):
-        if violation["suggestion"] and violation["end"] <= limit:
-            text = text[: violation["start"]] + violation["suggestion"] + text[violation["end"] :]
-            limit = violation["start"]
-    return text
-
-
 def guard_notice(assistant: Assistant):  # noqa: ANN201 - a Playwright Locator
     return assistant.demo.locator("kefu-assist-guard .notice")
 
@@ -120,8 +110,8 @@ def test_the_one_click_rewrite_replaces_the_spans_and_sends(assistant: Assistant
 
     guard_notice(assistant).get_by_role("button", name="一键改写并发送").click()
 
-    sent = rewritten(REWRITABLE_DRAFT, verdict["violations"])
-    assert sent == "这款热销，放心拍"
+    # What the guard's rewrite makes of the server's verdict (tested in test_logic.py).
+    sent = "这款热销，放心拍"
     expect(assistant.agent_lines()).to_have_text([sent])
     expect(assistant.agent_input).to_have_value("")
     expect(guard_notice(assistant)).to_be_hidden()

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page
 
-from tests.extension.conftest import EXTENSION_DIR
+from server.core.checker import load_rules
+from server.protocol import check_result
+from tests.extension.conftest import EXTENSION_DIR, ROOT
+
+RULES = load_rules(ROOT / "phrases" / "banned")
 
 
 def load(page: Page, *scripts: str) -> None:
@@ -264,6 +269,25 @@ def test_overlapping_spans_are_replaced_once(plain_page: Page) -> None:
     assert (
         plain_page.evaluate("([t, v]) => kefu.guard.rewrite(t, v)", ["一二三四五六七", violations])
         == "一二乙七"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "rewritten"),
+    [
+        # Emoji before and between the matches: the server's offsets are the guard's units.
+        ("😀这款缺货了😀不知道什么时候到", "😀这款断码了😀我帮您确认一下什么时候到"),
+        # 微信 has no suggestion: it is left for the agent, the rest is still replaced.
+        ("加我微信，这款缺货了", "加我微信，这款断码了"),
+    ],
+)
+def test_rewrite_applies_the_checkers_own_violations(
+    plain_page: Page, text: str, rewritten: str
+) -> None:
+    load(plain_page, "content/guard.js")
+    violations = check_result(None, RULES.check(text))["violations"]
+    assert plain_page.evaluate("([t, v]) => kefu.guard.rewrite(t, v)", [text, violations]) == (
+        rewritten
     )
 
 

@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from server.core.checker import CATEGORIES, load_rules
-from server.errors import BadField
+from server.errors import BadValue
 from server.qa import parse_csv_map, run_qa
 from server.qa.labels import CATEGORY_LABELS
 from server.qa.lines import parse_ts, zone
@@ -178,12 +178,12 @@ def test_a_csv_without_a_mapped_column_is_reported_not_fatal():
 @pytest.mark.parametrize(
     ("spec", "error"),
     [
-        ("from", "csv map entries are field=column, got 'from'"),
+        ("from", "csv map entry must be field=column, got 'from'"),
         ("sender=角色", "unknown csv field: 'sender'"),
     ],
 )
 def test_bad_csv_maps_are_refused(spec, error):
-    with pytest.raises(BadField) as caught:
+    with pytest.raises(BadValue) as caught:
         parse_csv_map(spec)
     assert str(caught.value) == error
 
@@ -194,7 +194,7 @@ def test_timestamps():
     assert parse_ts("1741572060.5", shanghai) == 1741572060.5
     assert parse_ts("2025-03-10 10:01:00", shanghai) == 1741572060.0
     assert parse_ts("2025-03-10T02:01:00Z", shanghai) == 1741572060.0
-    with pytest.raises(BadField) as caught:
+    with pytest.raises(BadValue) as caught:
         zone("Mars/Olympus")
     assert str(caught.value) == "unknown timezone: 'Mars/Olympus'"
 

@@ -135,8 +135,8 @@ async def test_adapter_health_reaches_the_dashboard_and_the_metrics_until_the_se
             assert_error(
                 bad,
                 "bad_field",
-                "field 'broken' of 'adapter_health' may only hold "
-                "messageList, lines, input, sendButton, conversation",
+                "field 'broken' of 'adapter_health' must be a list of keys from "
+                """messageList, lines, input, sendButton, conversation, got '["colour"]'""",
                 "h2",
             )
             not_a_list = await c.request({**report, "id": "h3", "broken": "input"})
@@ -145,6 +145,14 @@ async def test_adapter_health_reaches_the_dashboard_and_the_metrics_until_the_se
                 "bad_field",
                 "field 'broken' of 'adapter_health' must be a list, got 'input'",
                 "h3",
+            )
+            not_selectors = await c.request({**report, "id": "h4", "hits": {"input": 7}})
+            assert_error(
+                not_selectors,
+                "bad_field",
+                "field 'hits' of 'adapter_health' must be an object of at most 32 selector "
+                """strings, got '{"input":7}'""",
+                "h4",
             )
         # The session ended: its console is no longer anybody's problem.
         assert (await feed.recv_type("adapters"))["broken"] == []

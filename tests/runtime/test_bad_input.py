@@ -74,7 +74,7 @@ async def test_impossible_dates_are_typed_400s(server, path, error):
         session.get(server.http_url + path, headers=headers) as resp,
     ):
         assert resp.status == 400
-        assert_error(await resp.json(), "bad_field", error)
+        assert_error(await resp.json(), "bad_value", error)
 
 
 async def test_the_live_dashboard_checks_the_origin(server):

@@ -45,11 +45,11 @@ async def test_a_closed_conversation_leaves_memory_and_comes_back_from_the_store
         await alice.request(buyer("c1"))
         await alice.request(agent("c1"))
         clock.jump(59)
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         await alice.request({"type": "ping", "id": "p1"})  # the scheduler ran before the pong
         assert ("shop-a", "c1") in tracker.conversations
         clock.jump(2)
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         await alice.request({"type": "ping", "id": "p2"})
         assert ("shop-a", "c1") not in tracker.conversations
         # The next line reloads it as stored: its first round was answered, so this is not the
@@ -69,7 +69,7 @@ async def test_a_settled_order_that_left_memory_is_met_as_stored(tmp_path):
         await alice.request({**event, "id": "e1", "status": "created"})
         await alice.request({**event, "id": "e2", "status": "paid"})
         clock.jump(61)
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         await alice.request({"type": "ping", "id": "p1"})
         assert not book.knows("shop-a", "o1") and book.nudges == {}
         # A late 'created' must meet the paid order as stored, not open an unpaid one afresh.
@@ -85,7 +85,7 @@ async def test_an_unanswered_round_is_abandoned_after_its_expiry():
             await alice.request(buyer("c1"))
             assert (await alice.recv_type("timer"))["level"] == "waiting"
             clock.jump(3601)
-            server.service.scheduler.rearm()
+            server.service.scheduler.poke()
             levels = [(await alice.recv_type("timer"))["level"] for _ in range(4)]
             assert levels == ["warn", "due", "overdue", "cleared"]
             assert ("shop-a", "c1") not in server.service.tracker.conversations

@@ -59,4 +59,4 @@ async def test_kpi_api_keeps_to_the_tokens_shop_and_agent(server):
     assert (status, body["agent"], body["date"], body["rounds"]) == (200, "amy", "2026-11-20", 0)
     status, body = await get(server.http_url + "/api/kpi?date=yesterday", token="tok-a1")
     assert status == 400
-    assert_error(body, "bad_field", "query 'date' must be YYYY-MM-DD, got 'yesterday'")
+    assert_error(body, "bad_value", "query 'date' must be YYYY-MM-DD, got 'yesterday'")

@@ -28,7 +28,7 @@ def nudge_server(clock: FakeClock, **overrides):
 async def fire(server, clock: FakeClock, seconds: float) -> None:
     """Move the clock and let the scheduler run what became due."""
     clock.jump(seconds)
-    server.service.scheduler.rearm()
+    server.service.scheduler.poke()
 
 
 async def test_an_offline_agent_gets_the_nudge_on_connecting_and_an_ack_stops_redelivery():

@@ -59,7 +59,7 @@ async def at(server, clock: FakeClock, ts: float, *clients) -> None:
     """Move the injected clock to ``ts`` and let every wake-up due by then fire: the scheduler
     is re-armed for now, and a ping round trip on each connection comes back after it ran."""
     clock.now = ts
-    server.service.scheduler.rearm()
+    server.service.scheduler.poke()
     for c in clients:
         await c.request({"type": "ping", "id": "p"})
 
@@ -111,7 +111,7 @@ async def test_an_agent_reads_only_its_own_row_and_a_bad_month_is_a_typed_error(
         for bad in ("2026-13", "2026-4", "april"):
             status, body = await api(server, f"/api/penalties?month={bad}")
             assert status == 400
-            assert_error(body, "bad_field", f"query 'month' must be YYYY-MM, got '{bad}'")
+            assert_error(body, "bad_value", f"query 'month' must be YYYY-MM, got '{bad}'")
 
 
 T0 = 1_775_000_000.0  # 2026-04-01 07:33:20 in Shanghai

@@ -223,9 +223,20 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_still_flow():
                     await busy.send({"type": "message", "text": "在吗", **line})
                     if sent % 100 == 0:  # let the server catch up with the sender
                         await busy.request({"type": "ping", "id": f"p{sent}"})
+                # The others still flow: another shop's agent is answered, and the agent's
+                # other connection got every push, a 'waiting' clock for each line.
                 assert (await other.request({"type": "ping", "id": "o"}))["type"] == "pong"
                 assert (await busy.request({"type": "ping", "id": "b"}))["type"] == "pong"
-                # Dropped, it holds nothing: its queue was let go, and pushes no longer reach it.
+                waiting = [
+                    frame["conversation"] for frame in busy.pending
+                    if frame["type"] == "timer" and frame["level"] == "waiting"
+                ]  # fmt: skip
+                assert waiting == [f"c{n}" for n in range(1, sent + 1)]
+                # Dropped, it holds nothing: its queue was let go, and a push after the drop
+                # (the clock of one more line) does not reach it.
+                after = {**line, "conversation": "c-after"}
+                answer = await busy.request({"type": "message", "id": "m", "text": "在吗", **after})
+                assert answer["type"] == "suggestions"
                 assert (len(stalled_session.outbox), stalled_session.pending) == (0, 0)
 
 

@@ -249,6 +249,6 @@ async def test_the_server_keeps_an_acknowledged_order_in_redis_across_a_restart(
             assert (await alice.request(created))["type"] == "ack"
     async with running_server(config, clock) as server:  # a new process on the same Redis
         clock.jump(900)
-        server.service.scheduler.rearm()
+        server.service.scheduler.poke()
         async with client(server.ws_url) as alice:
             assert (await alice.recv_type("nudge"))["nudge"] == "n-3012345678-1"

@@ -20,9 +20,7 @@ from server.core.checker.model import (
     Term,
     Violation,
 )
-from server.core.checker.offsets import from_utf16, to_utf16, utf16_offsets
 from server.core.checker.packs import parse_packs
-from server.core.checker.rewrite import rewrite
 from server.errors import RulePackError
 
 __all__ = [
@@ -37,11 +35,7 @@ __all__ = [
     "Trace",
     "Violation",
     "compile_rules",
-    "from_utf16",
     "load_rules",
-    "rewrite",
-    "to_utf16",
-    "utf16_offsets",
 ]
 
 

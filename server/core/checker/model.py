@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, fields
 
 from server.core.platforms import PLATFORMS
-from server.errors import BadField
+from server.errors import BadValue
 
 CATEGORIES: tuple[str, ...] = (
     "offsite",
@@ -36,7 +36,7 @@ class CheckContext:
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
-            raise BadField(f"unknown platform: {self.platform!r}")
+            raise BadValue.unknown("platform", self.platform)
 
 
 # Context fields a rule's ``when`` may test (every boolean field of CheckContext).
@@ -94,10 +94,9 @@ class Rule:
     patterns: tuple[re.Pattern[str], ...] = ()  # searched in the compact text
     raw_patterns: tuple[re.Pattern[str], ...] = ()  # searched in the text as typed
     triggers: tuple[str, ...] = ()  # normalised; (raw) patterns run only when one occurs
-    exceptions: tuple[str, ...] = ()  # normalised terms
-    exception_patterns: tuple[re.Pattern[str], ...] = ()
-    # The exception terms and every exception pattern that spells out to a few strings
-    # (``literals.literal_strings``): terms of the shared automaton, tried by comparing spans.
+    # The exception terms (normalised) and every exception pattern that spells out to a few
+    # strings (``literals.literal_strings``): terms of the shared automaton, tried by comparing
+    # spans. Nothing else of an exception is kept: the patterns left are in the regexes below.
     exception_literals: tuple[str, ...] = ()
     # The exception patterns left (lookarounds, open repeats, wide classes) in one regex:
     # alternative i captures as group i + 1 in a lookahead, so one match finds every exception

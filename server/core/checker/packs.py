@@ -233,8 +233,8 @@ class _Pack:
             else:
                 literals += spelled
         left = tuple(regexes_left)
-        gate = _gate((), left)
-        by_char = _by_first_char((), left)
+        gate = _gate(left)
+        by_char = _by_first_char(left)
         rule = Rule(
             id=rule_id,
             category=self.choice(fields["category"][1], "category", CATEGORIES),
@@ -248,10 +248,8 @@ class _Pack:
             patterns=regexes("patterns"),
             raw_patterns=regexes("raw_patterns", re.IGNORECASE),
             triggers=normalized("triggers"),
-            exceptions=exceptions,
-            exception_patterns=exception_patterns,
             exception_literals=tuple(dict.fromkeys(literals)),
-            exception_regex=_joined((), left),
+            exception_regex=_joined(left),
             exception_gate=gate,
             exception_first=char_class(frozenset(by_char)) if by_char else None,
             exception_by_char=by_char,
@@ -307,19 +305,16 @@ class _Pack:
         return rules, families
 
 
-def _alternatives(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> list[str]:
-    return [re.escape(term) for term in terms] + [pattern.pattern for pattern in patterns]
-
-
 def _by_first_char(
-    terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[re.Pattern[str], ...],
 ) -> dict[str, tuple[tuple[re.Pattern[str], int], ...]] | None:
     """Each exception compiled alone with its widest span, filed under its first characters.
 
     None when some exception's first characters are unknown (the joined regex is searched then).
     """
     table: dict[str, list[tuple[re.Pattern[str], int]]] = {}
-    for alternative in _alternatives(terms, patterns):
+    for pattern in patterns:
+        alternative = pattern.pattern
         chars = first_chars(alternative)
         if chars is None:
             return None
@@ -329,21 +324,17 @@ def _by_first_char(
     return {char: tuple(found) for char, found in table.items()} or None
 
 
-def _gate(terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+def _gate(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
     """Any one exception: where a match of ``_joined`` may start."""
-    alternatives = _alternatives(terms, patterns)
-    return re.compile("|".join(f"(?:{a})" for a in alternatives)) if alternatives else None
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
 
 
-def _joined(
-    terms: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]
-) -> re.Pattern[str] | None:
+def _joined(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
     """All exceptions in one regex: a gate needing one of them, then each in a lookahead group."""
-    alternatives = _alternatives(terms, patterns)
-    if not alternatives:
+    if not patterns:
         return None
-    gate = "|".join(f"(?:{alternative})" for alternative in alternatives)
-    captures = "".join(f"(?:(?=({alternative})))?" for alternative in alternatives)
+    gate = "|".join(f"(?:{pattern.pattern})" for pattern in patterns)
+    captures = "".join(f"(?:(?=({pattern.pattern})))?" for pattern in patterns)
     return re.compile(f"(?=(?:{gate})){captures}")
 
 

@@ -1,9 +1,9 @@
 """The shop's own fines and Tmall points: which rules, what they cost, parsed from the config.
 
-Every default comes from a seed (``/work/shared/seeds``) and says which; a shop overrides any
-field in the ``penalties:`` section of ``KEFU_CONFIG`` (docs/penalties.md). A rule with neither
-yuan nor points is off. The two seeds are two shops' rulebooks: both are on by default, so a
-40-minute reply costs seed 004's ¥20 and seed 002's ¥100; a shop keeps the rules it uses.
+Every default comes from a seed and says which (docs/penalties.md quotes them); a shop overrides
+any field in the ``penalties:`` section of ``KEFU_CONFIG``. A rule with neither yuan nor points
+is off. The two seeds are two shops' rulebooks: both are on by default, so a 40-minute reply
+costs seed 004's ¥20 and seed 002's ¥100; a shop keeps the rules it uses.
 """
 
 from __future__ import annotations
