@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
 
+from server.core.nudgebook import NudgeAction
+from server.core.nudges import OrderStatus
 from server.core.penalties.ledger import duration_text, rule_label
 from server.core.penalties.rules import PenaltyRules
 from server.core.platforms import PLATFORMS, Timers
@@ -37,9 +40,11 @@ F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 if TYPE_CHECKING:
     from server.core.checker import Violation
     from server.core.deadlines import Clock
-    from server.core.nudgebook import Nudge
+    from server.core.kpi import KpiDay
+    from server.core.nudgebook import Nudge, NudgeDue
     from server.core.nudges import Order
     from server.core.suggest import Suggestion
+    from server.core.tracker import TimerChanged
     from server.storage import AuditRecord
 
 
@@ -82,6 +87,8 @@ def _id(required: bool = False) -> Field:
 
 
 _CONVERSATION = Field("conversation", str, True, max_len=256)
+# In the order error messages have always listed them (tests and clients quote them).
+_ORDER_STATUSES = (OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.CLOSED, OrderStatus.SHIPPED)
 
 CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
     "hello": (
@@ -114,7 +121,7 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
         _id(),
         Field("order", str, True, max_len=128),
         Field("buyer", str, True, max_len=256),
-        Field("status", str, True, choices=("created", "paid", "closed", "shipped")),
+        Field("status", str, True, choices=_ORDER_STATUSES),
         Field("conversation", str, max_len=256),
         Field("amount", str, max_len=32, number_ok=True),
         Field("ts", float),
@@ -123,7 +130,7 @@ CLIENT_MESSAGES: Mapping[str, tuple[Field, ...]] = {
     "nudge_ack": (
         _id(),
         Field("nudge", str, True, max_len=128),
-        Field("action", str, True, choices=("sent", "dismissed", "snoozed")),
+        Field("action", str, True, choices=tuple(NudgeAction)),
         Field("snooze_s", float),
     ),
     "suggestion_used": (_id(), Field("phrase", str, True, max_len=128), _CONVERSATION),
@@ -158,13 +165,28 @@ def renders(kind: str, channel: dict[str, Renderer] = AGENT_FRAMES) -> Callable[
     return register
 
 
-CLOSE_CODES = {
-    1001: "server going away",
-    1008: "policy violation: rate limit exceeded or client too slow",
-    1009: "frame too big",
-    1012: "the shop moved to another server process (Redis deployments): reconnect and resume",
-    4401: "not authenticated",
-}
+class CloseCode(IntEnum):
+    """Why the server closes a websocket (docs/protocol.md "Close codes")."""
+
+    meaning: str
+
+    def __new__(cls, code: int, meaning: str) -> CloseCode:
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        return member
+
+    GOING_AWAY = 1001, "server going away"
+    POLICY = 1008, "policy violation: rate limit exceeded or client too slow"
+    TOO_BIG = 1009, "frame too big"
+    MOVED = (
+        1012,
+        "the shop moved to another server process (Redis deployments): reconnect and resume",
+    )
+    NOT_AUTHENTICATED = 4401, "not authenticated"
+
+
+CLOSE_CODES = {code.value: code.meaning for code in CloseCode}
 
 
 def decode(frame: str | bytes) -> dict[str, Any]:
@@ -250,8 +272,12 @@ def error(exc: KefuError, ref: Any = None) -> dict[str, Any]:
 
 
 @renders("ack")
-def ack(ref: Any) -> dict[str, Any]:
-    return {"type": "ack", "ref": ref}
+def ack(ref: Any, changed: bool | None = None) -> dict[str, Any]:
+    """``changed``: whether an order event changed anything (``POST /api/orders`` says)."""
+    frame: dict[str, Any] = {"type": "ack", "ref": ref}
+    if changed is not None:
+        frame["changed"] = changed
+    return frame
 
 
 @renders("welcome")
@@ -291,6 +317,91 @@ def welcome(
         "resumed": len(replay) if replay is not None else 0,
         "resync": replay is None,
     }
+
+
+@renders("state")
+def state(
+    conversations: Iterable[TimerChanged],
+    waiting_total: int,
+    next_page: str | None,
+    nudges: Iterable[NudgeDue],
+    nudges_total: int,
+    kpi: KpiDay,
+    target_rate: float,
+    penalties: Mapping[str, Any],
+    deadlines: Iterable[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """A page of the agent's panel: its items have the fields of ``timer``, ``nudge`` and
+    ``deadline`` frames (``deadlines`` are such frames) without their ``type``."""
+    return {
+        "type": "state",
+        "conversations": [timer_fields(change) for change in conversations],
+        "waiting_total": waiting_total,
+        "next": next_page,
+        "nudges": [nudge_fields(due) for due in nudges],
+        "nudges_total": nudges_total,
+        "kpi": kpi.report(target_rate),
+        "penalties": penalties,
+        "deadlines": [
+            {key: value for key, value in frame.items() if key != "type"} for frame in deadlines
+        ],
+    }
+
+
+def timer_fields(change: TimerChanged) -> dict[str, Any]:
+    """A ``timer`` frame but its ``type``: an entry of ``state``'s ``conversations``."""
+    return {
+        "conversation": change.conversation,
+        "buyer": change.buyer,
+        "level": change.level,
+        "waited_s": round(change.waited_s, 3),
+        "target_s": change.target_s,
+        "started_at": change.started_at,
+    }
+
+
+@renders("timer")
+def timer(change: TimerChanged) -> dict[str, Any]:
+    """Pushed on every buyer line that opens a round: the fields' dict gets its ``type``
+    rather than being copied into a second one (key order means nothing in JSON)."""
+    frame = timer_fields(change)
+    frame["type"] = "timer"
+    return frame
+
+
+def nudge_fields(due: NudgeDue) -> dict[str, Any]:
+    """A ``nudge`` frame but its ``type``: an entry of ``state``'s ``nudges``."""
+    return {
+        "nudge": due.nudge,
+        "order": due.order,
+        "buyer": due.buyer,
+        "conversation": due.conversation,
+        "attempt": due.attempt,
+        "due_at": due.due_at,
+        "amount": due.amount,
+        "text": due.text,
+    }
+
+
+@renders("nudge")
+def nudge(due: NudgeDue) -> dict[str, Any]:
+    frame = nudge_fields(due)
+    frame["type"] = "nudge"
+    return frame
+
+
+@renders("kpi")
+def kpi(day: KpiDay, target_rate: float) -> dict[str, Any]:
+    return {"type": "kpi", **day.report(target_rate)}
+
+
+@renders("adapters")
+def adapters(version: str | None, entries: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The page adapter set ``version`` (None: the server serves none, and sends no entries)."""
+    frame: dict[str, Any] = {"type": "adapters", "version": version}
+    if version is not None:
+        frame["adapters"] = list(entries)
+    return frame
 
 
 @renders("library")
@@ -413,15 +524,15 @@ def feed_labels(rules: PenaltyRules) -> dict[str, dict[str, str]]:
     }
 
 
-def waiting_item(timer: Mapping[str, Any], agent: str) -> dict[str, Any]:
-    """A waiting conversation as the page lists it, from the agent's ``timer`` frame."""
+def waiting_item(change: TimerChanged) -> dict[str, Any]:
+    """A waiting conversation as the page lists it: its clock as its agent's panel shows it."""
     return {
-        "conversation": timer["conversation"],
-        "buyer": timer["buyer"],
-        "agent": agent,
-        "level": timer["level"],
-        "started_at": timer["started_at"],
-        "target_s": timer["target_s"],
+        "conversation": change.conversation,
+        "buyer": change.buyer,
+        "agent": change.agent,
+        "level": change.level,
+        "started_at": change.started_at,
+        "target_s": change.target_s,
     }
 
 
@@ -508,9 +619,9 @@ def feed_snapshot(
 
 
 @renders("timer", DASHBOARD_FRAMES)
-def feed_timer(timer: Mapping[str, Any], agent: str) -> dict[str, Any]:
+def feed_timer(change: TimerChanged) -> dict[str, Any]:
     """A waiting conversation's clock changed (level ``cleared`` removes it from the page)."""
-    return {"type": "timer", **waiting_item(timer, agent)}
+    return {"type": "timer", **waiting_item(change)}
 
 
 @renders("kpi", DASHBOARD_FRAMES)

@@ -24,10 +24,6 @@ def test_every_client_message_and_field_is_documented():
                 assert field.name in section, (kind, field.name)
 
 
-# Frames still built outside server/protocol.py (issue 15 moves them; see test_architecture).
-NOT_RENDERED_YET = {"state", "timer", "nudge", "kpi", "adapters"}
-
-
 def headed_names(section: str) -> set[str]:
     """The backticked names in a section's ``###`` headings (``### `ack` and `pong` ``)."""
     return {
@@ -41,7 +37,7 @@ def headed_names(section: str) -> set[str]:
 def test_every_server_frame_is_documented():
     # The sets come from the renderers themselves (protocol.renders), not from a kept list.
     server_section = PROTOCOL.split("## Server → client", 1)[1].split("\n## ", 1)[0]
-    assert set(protocol.AGENT_FRAMES) | NOT_RENDERED_YET == headed_names(server_section)
+    assert set(protocol.AGENT_FRAMES) == headed_names(server_section)
     for kind in protocol.DASHBOARD_FRAMES:
         assert f"| `{kind}` |" in QA_DOC, kind
 

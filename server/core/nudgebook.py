@@ -23,7 +23,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Protocol
 
 from server.core.nudges import (
     Decision,
@@ -42,7 +43,36 @@ from server.core.nudges import (
 )
 from server.errors import BadField, LimitExceeded, NotFound
 
-PENDING, DELIVERED, DONE = "pending", "delivered", "done"
+
+class NudgeState(StrEnum):
+    PENDING = "pending"  # planned, snoozed, or due with nobody online to take it
+    DELIVERED = "delivered"  # pushed to ``agent``, not acted on yet
+    DONE = "done"  # its ``outcome`` says how
+
+
+PENDING, DELIVERED, DONE = NudgeState.PENDING, NudgeState.DELIVERED, NudgeState.DONE
+
+
+class NudgeAction(StrEnum):
+    """What an agent did with a delivered nudge (``nudge_ack``'s ``action``)."""
+
+    SENT = "sent"  # the reminder was sent to the buyer
+    DISMISSED = "dismissed"
+    SNOOZED = "snoozed"  # back to pending, for the same agent, ``snooze_s`` later
+
+
+class NudgeOutcome(StrEnum):
+    """How a ``done`` nudge ended."""
+
+    SENT = "sent"  # acted on: NudgeAction.SENT or DISMISSED
+    DISMISSED = "dismissed"
+    CANCELLED = "cancelled"  # the order was paid or closed
+    EXPIRED = "expired"  # the order closed unpaid
+    DROPPED = "dropped"  # the buyer opened an after-sales round
+
+
+# How a nudge the policy will not fire ends (any other decision: the order was paid or closed).
+_OUTCOMES = {Decision.DROP: NudgeOutcome.DROPPED, Decision.EXPIRE: NudgeOutcome.EXPIRED}
 
 # How often a delivered, unanswered nudge is looked at again once its reassignment time passed
 # while its agent stayed online (the rule only moves nudges away from offline agents).
@@ -62,11 +92,11 @@ class Nudge:
     attempt: int
     kind: str
     due_at: float
-    state: str = PENDING
+    state: NudgeState = PENDING
     agent: str | None = None  # who it was delivered to (or, while snoozed, who gets it back)
     delivered_at: float | None = None
     fired_at: float | None = None  # the first delivery: what the outcome counts
-    outcome: str | None = None
+    outcome: NudgeOutcome | None = None
     closed_at: float | None = None
     waiting: bool = False  # parked until the buyer's open question is answered
     wake: float | None = None  # the heap entry that is current; others are stale
@@ -111,13 +141,28 @@ class OrderChange:
 
 
 @dataclass(frozen=True, slots=True)
+class NudgeDue:
+    """A nudge as its agent's panel shows it (a ``nudge`` frame, ``protocol.nudge``): the
+    order as it was when the nudge fired."""
+
+    nudge: str  # the nudge's id: clients drop a repeated delivery by it
+    order: str
+    buyer: str
+    conversation: str | None
+    attempt: int
+    due_at: float
+    amount: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Deliver:
     """Store the nudge's delivery (``Store.claim_delivery``), and push it to ``agent`` if the
     store took it: committed before pushed, and fired by one process only."""
 
     nudge: Nudge
     agent: str
-    frame: dict[str, Any]
+    due: NudgeDue
 
 
 Effect = SaveNudges | Deliver
@@ -181,7 +226,7 @@ class NudgeBook:
                 ]
             else:
                 closed += [
-                    replace(n, state=DONE, outcome="cancelled", closed_at=now, wake=None)
+                    replace(n, state=DONE, outcome=NudgeOutcome.CANCELLED, closed_at=now, wake=None)
                     for n in self._open_nudges(order)
                 ]
         return OrderChange(order, tuple(planned), tuple(closed))
@@ -194,7 +239,9 @@ class NudgeBook:
             self._add(own)
             self._schedule(own, own.due_at)
         for nudge in change.closed:
-            self._close(self.nudges[nudge.key], "cancelled", nudge.closed_at or order.updated_at)
+            self._close(
+                self.nudges[nudge.key], NudgeOutcome.CANCELLED, nudge.closed_at or order.updated_at
+            )
 
     def _remember(self, order: Order) -> None:
         key = (order.shop, order.order)
@@ -352,7 +399,7 @@ class NudgeBook:
         nudge = self.nudges.get((shop, nudge_key))
         if nudge is None or nudge.state != DELIVERED:
             raise NotFound(f"no nudge waiting for an answer: {nudge_key!r}")
-        if action == "snoozed":
+        if action == NudgeAction.SNOOZED:
             if snooze_s is None or not 0 < snooze_s <= MAX_SNOOZE_S:
                 raise BadField(
                     f"field 'snooze_s' of 'nudge_ack' must be more than 0 and at most "
@@ -364,7 +411,7 @@ class NudgeBook:
             nudge.due_at = self.policy.clock.next_allowed(now + snooze_s)
             self._schedule(nudge, nudge.due_at)
         else:
-            self._close(nudge, action, now)
+            self._close(nudge, NudgeOutcome(action), now)
         return SaveNudges((replace(nudge),))
 
     def latest_order(self, shop: str, conversation: str) -> Order | None:
@@ -377,19 +424,19 @@ class NudgeBook:
         mine = self._delivered.get((shop, agent), {})
         return sorted(mine.values(), key=lambda n: (n.due_at, n.id))
 
-    def frame(self, nudge: Nudge) -> dict[str, Any]:
+    def due(self, nudge: Nudge) -> NudgeDue:
+        """``nudge`` as its agent's panel shows it, with its order as it is now."""
         order = self.orders[(nudge.shop, nudge.order)]
-        return {
-            "type": "nudge",
-            "nudge": nudge.id,
-            "order": order.order,
-            "buyer": order.buyer,
-            "conversation": order.conversation,
-            "attempt": nudge.attempt,
-            "due_at": nudge.due_at,
-            "amount": order.amount,
-            "text": nudge_text(order, NudgeKind(nudge.kind)),
-        }
+        return NudgeDue(
+            nudge.id,
+            order.order,
+            order.buyer,
+            order.conversation,
+            nudge.attempt,
+            nudge.due_at,
+            order.amount,
+            nudge_text(order, NudgeKind(nudge.kind)),
+        )
 
     # --- internals --------------------------------------------------------------------------
 
@@ -415,7 +462,7 @@ class NudgeBook:
             self._waiting.setdefault((order.shop, order.conversation or ""), []).append(nudge)
             self._schedule(nudge, order.closes_at)  # expire even if never answered
             return []
-        outcome = {Decision.DROP: "dropped", Decision.EXPIRE: "expired"}.get(decision, "cancelled")
+        outcome = _OUTCOMES.get(decision, NudgeOutcome.CANCELLED)
         self._close(nudge, outcome, now)
         return [SaveNudges((replace(nudge),))]
 
@@ -439,7 +486,7 @@ class NudgeBook:
         if nudge.fired_at is None:
             nudge.fired_at = now
         self._schedule(nudge, now + self.policy.reassign_after_s)
-        return [Deliver(replace(nudge), agent, self.frame(nudge))]
+        return [Deliver(replace(nudge), agent, self.due(nudge))]
 
     def _last_agent(self, nudge: Nudge) -> str | None:
         earlier = [n for n in self.order_nudges(nudge.shop, nudge.order) if n.agent is not None]
@@ -450,7 +497,7 @@ class NudgeBook:
         assert nudge.agent is not None and nudge.delivered_at is not None
         order = self.orders[(nudge.shop, nudge.order)]
         if now >= order.closes_at:
-            self._close(nudge, "expired", now)
+            self._close(nudge, NudgeOutcome.EXPIRED, now)
             return [SaveNudges((replace(nudge),))]
         online = world.online_agents(nudge.shop)
         delivery = Delivery(nudge.id, nudge.agent, nudge.delivered_at)
@@ -467,9 +514,9 @@ class NudgeBook:
         self._deliver_to(nudge, agent)
         nudge.delivered_at = now
         self._schedule(nudge, now + self.policy.reassign_after_s)
-        return [Deliver(replace(nudge), agent, self.frame(nudge))]
+        return [Deliver(replace(nudge), agent, self.due(nudge))]
 
-    def _close(self, nudge: Nudge, outcome: str, now: float) -> None:
+    def _close(self, nudge: Nudge, outcome: NudgeOutcome, now: float) -> None:
         self._undeliver(nudge)
         nudge.state = DONE
         nudge.outcome = outcome

@@ -21,15 +21,33 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
 
 from server.core.kpi import KpiDay, LocalDays
 from server.core.platforms import Timers
 from server.errors import LimitExceeded
 
-# Threshold kinds, in the order they are reached for equal offsets.
-WARN, DUE, TARGET, OVERDUE, FOLLOW_UP = "warn", "due", "target", "overdue", "follow_up"
-_ORDER = {WARN: 0, DUE: 1, TARGET: 2, OVERDUE: 3}
+
+class TimerLevel(StrEnum):
+    """What an agent's panel shows of a conversation's reply clock (a ``timer`` frame's level)."""
+
+    WAITING = "waiting"  # a round started
+    WARN = "warn"
+    DUE = "due"
+    OVERDUE = "overdue"
+    FOLLOW_UP = "follow_up"  # the agent asked the buyer a question; the buyer stayed silent
+    CLEARED = "cleared"  # the round was answered, handed over or abandoned
+
+
+# A round's thresholds are the levels it shows and the KPI target, which shows none (None): in
+# the order they are reached for equal offsets.
+Threshold = TimerLevel | None
+_ORDER: dict[Threshold, int] = {
+    TimerLevel.WARN: 0,
+    TimerLevel.DUE: 1,
+    None: 2,
+    TimerLevel.OVERDUE: 3,
+}
 
 # A threshold fired later than this reports the wait at firing time, not the threshold.
 LATE_S = 1.0
@@ -170,12 +188,27 @@ class Conversations(Mapping[tuple[str, str], Conversation]):
 
 
 @dataclass(frozen=True, slots=True)
-class Push:
-    """Send ``frame`` to every connection of ``agent`` of ``shop``."""
+class TimerChanged:
+    """A conversation's reply clock as ``agent``'s panel should show it now: pushed to every
+    connection of the agent as a ``timer`` frame (``protocol.timer``), listed in ``state``."""
 
     shop: str
     agent: str
-    frame: dict[str, Any]
+    conversation: str
+    buyer: str
+    level: TimerLevel
+    waited_s: float  # how long the buyer has waited at that moment
+    target_s: float  # the platform's reply target (for a follow-up: its follow-up delay)
+    started_at: float  # the round's start (for a follow-up: when the agent asked)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiChanged:
+    """An answer changed ``kpi``'s day: pushed to its agent as a ``kpi`` frame
+    (``protocol.kpi``). Rendered when applied, right after the call that returned it."""
+
+    kpi: KpiDay
+    target_rate: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +231,7 @@ class Abandoned:
     at: float
 
 
-Effect = Push | SaveConversation | SaveKpi | Abandoned
+Effect = TimerChanged | KpiChanged | SaveConversation | SaveKpi | Abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,28 +408,35 @@ class Tracker:
     def waiting_count(self, shop: str, agent: str) -> int:
         return len(self._waiting.get(shop, {}).get(agent, ()))
 
-    def timer_frame(
-        self, conv: Conversation, level: str, now: float, started: float | None = None
-    ) -> dict[str, Any]:
-        """A ``timer`` push; ``started`` defaults to the open round's start."""
+    def timer(
+        self,
+        conv: Conversation,
+        level: TimerLevel,
+        now: float,
+        started: float | None = None,
+        agent: str | None = None,
+    ) -> TimerChanged:
+        """``conv``'s clock at ``level`` for ``agent`` (default: its own); ``started`` defaults
+        to the open round's start."""
         if started is None:
             started = conv.round_started_at if conv.round_started_at is not None else now
         timers = self.timers[conv.platform]
-        return {
-            "type": "timer",
-            "conversation": conv.conversation,
-            "buyer": conv.buyer,
-            "level": level,
-            "waited_s": round(now - started, 3),
-            "target_s": timers.follow_up_s if level == FOLLOW_UP else timers.target_s,
-            "started_at": started,
-        }
+        return TimerChanged(
+            conv.shop,
+            conv.agent if agent is None else agent,
+            conv.conversation,
+            conv.buyer,
+            level,
+            now - started,
+            timers.follow_up_s if level is TimerLevel.FOLLOW_UP else timers.target_s,
+            started,
+        )
 
-    def level_of(self, conv: Conversation) -> str:
+    def level_of(self, conv: Conversation) -> TimerLevel:
         """The last level an open round reached: what a reconnecting panel should show."""
         reached = [kind for _, kind in self._thresholds[conv.platform][: conv.stage]]
-        shown = [kind for kind in reached if kind != TARGET]
-        return shown[-1] if shown else "waiting"
+        shown = [kind for kind in reached if kind is not None]
+        return shown[-1] if shown else TimerLevel.WAITING
 
     # --- internals --------------------------------------------------------------------------
 
@@ -435,12 +475,12 @@ class Tracker:
                 if conv.decided:
                     before.decided -= 1
                     after.decided += 1
-                if conv.stage > self._stage_of(conv.platform, OVERDUE):
+                if conv.stage > self._stage_of(conv.platform, TimerLevel.OVERDUE):
                     before.overdue -= 1
                     after.overdue += 1
                 self._kpi_saved(effects, before)
                 self._kpi_saved(effects, after)
-            self._timer(effects, conv, old, "cleared", now)
+            self._timer(effects, conv, old, TimerLevel.CLEARED, now)
             self._leave(conv)
         conv.agent = agent
         if conv.round_started_at is not None:
@@ -467,20 +507,20 @@ class Tracker:
             first = max(first, not_before)
         self._schedule(conv, first)
         self._saved(effects, conv)
-        self._timer(effects, conv, conv.agent, "waiting", ts)
+        self._timer(effects, conv, conv.agent, TimerLevel.WAITING, ts)
 
     def _answer(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
         started = conv.round_started_at
         assert started is not None
         waited = max(0.0, ts - started)
-        self._timer(effects, conv, conv.agent, "cleared", ts)
+        self._timer(effects, conv, conv.agent, TimerLevel.CLEARED, ts)
         if self.days.in_window(conv.platform, started):
             kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
             within = waited <= self.timers[conv.platform].target_s
             kpi.record_answer(waited, conv.first_round, within, conv.decided)
             self._kpi_saved(effects, kpi)
             if self.live:
-                effects.append(Push(conv.shop, conv.agent, self.kpi_frame(kpi)))
+                effects.append(KpiChanged(kpi, self.target_rate))
         self._leave(conv)
         conv.round_started_at = None
         conv.first_round = False
@@ -489,19 +529,19 @@ class Tracker:
         self._schedule(conv, None)
         self._saved(effects, conv)
 
-    # Effects are built only when live: a QA replay needs the counts, not frames or writes.
+    # Effects are built only when live: a QA replay needs the counts, not pushes or writes.
 
     def _timer(
         self,
         effects: list[Effect],
         conv: Conversation,
         agent: str,
-        level: str,
+        level: TimerLevel,
         at: float,
         started: float | None = None,
     ) -> None:
         if self.live:
-            effects.append(Push(conv.shop, agent, self.timer_frame(conv, level, at, started)))
+            effects.append(self.timer(conv, level, at, started, agent))
 
     def _saved(self, effects: list[Effect], conv: Conversation) -> None:
         if self.live:
@@ -511,9 +551,6 @@ class Tracker:
         if self.live:
             effects.append(SaveKpi(kpi))
 
-    def kpi_frame(self, kpi: KpiDay) -> dict[str, Any]:
-        return {"type": "kpi", **kpi.report(self.target_rate)}
-
     def _fire(self, conv: Conversation, deadline: float, effects: list[Effect]) -> None:
         started = conv.round_started_at
         if started is None:
@@ -522,7 +559,7 @@ class Tracker:
             if conv.asked_at is None:
                 self._evict(conv)
                 return
-            self._timer(effects, conv, conv.agent, FOLLOW_UP, deadline, conv.asked_at)
+            self._timer(effects, conv, conv.agent, TimerLevel.FOLLOW_UP, deadline, conv.asked_at)
             conv.asked_at = None
             self._saved(effects, conv)
             self._linger(conv, deadline)
@@ -533,14 +570,14 @@ class Tracker:
         offset, kind = self._thresholds[conv.platform][conv.stage]
         conv.stage += 1
         in_window = self.days.in_window(conv.platform, started)
-        if kind == TARGET:
+        if kind is None:  # the KPI target
             conv.decided = True
             if in_window:
                 kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
                 kpi.decided += 1
                 self._kpi_saved(effects, kpi)
         else:
-            if kind == OVERDUE and in_window:
+            if kind is TimerLevel.OVERDUE and in_window:
                 kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
                 kpi.overdue += 1
                 self._kpi_saved(effects, kpi)
@@ -551,7 +588,7 @@ class Tracker:
     def _expire(self, conv: Conversation, now: float, effects: list[Effect]) -> None:
         """Abandon a round unanswered for ``expire_s``: it counted as missed at its target, its
         panel entry is cleared, and the conversation leaves memory (a new line opens a round)."""
-        self._timer(effects, conv, conv.agent, "cleared", now)
+        self._timer(effects, conv, conv.agent, TimerLevel.CLEARED, now)
         assert conv.round_started_at is not None
         effects.append(Abandoned(conv.shop, conv.agent, conv.round_started_at, now))
         self._leave(conv)
@@ -612,7 +649,7 @@ class Tracker:
                 " (KEFU_MAX_CONVERSATIONS_PER_SHOP)"
             )
 
-    def _stage_of(self, platform: str, kind: str) -> int:
+    def _stage_of(self, platform: str, kind: Threshold) -> int:
         return next(i for i, (_, k) in enumerate(self._thresholds[platform]) if k == kind)
 
     def _schedule(self, conv: Conversation, deadline: float | None) -> None:
@@ -629,13 +666,13 @@ class Tracker:
         return kpi
 
 
-def _thresholds(timers: Timers, live: bool) -> tuple[tuple[float, str], ...]:
-    pairs = [
-        (timers.warn_s, WARN),
-        (timers.due_s, DUE),
-        (timers.target_s, TARGET),
-        (timers.overdue_s, OVERDUE),
+def _thresholds(timers: Timers, live: bool) -> tuple[tuple[float, Threshold], ...]:
+    pairs: list[tuple[float, Threshold]] = [
+        (timers.warn_s, TimerLevel.WARN),
+        (timers.due_s, TimerLevel.DUE),
+        (timers.target_s, None),
+        (timers.overdue_s, TimerLevel.OVERDUE),
     ]
     if not live:  # a replay pushes nothing: only the thresholds that count are kept
-        pairs = [(offset, kind) for offset, kind in pairs if kind in (TARGET, OVERDUE)]
+        pairs = [(offset, kind) for offset, kind in pairs if kind in (None, TimerLevel.OVERDUE)]
     return tuple(sorted(pairs, key=lambda pair: (pair[0], _ORDER[pair[1]])))

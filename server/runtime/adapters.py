@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from server import protocol
 from server.errors import AdapterSetError, BadField
 from server.runtime.metrics import Metrics
 
@@ -56,7 +57,7 @@ class AdapterSet:
     version: str  # content hash: equal files, equal version, on every server of a cluster
 
     def frame(self) -> dict[str, Any]:
-        return {"type": "adapters", "version": self.version, "adapters": list(self.adapters)}
+        return protocol.adapters(self.version, self.adapters)
 
 
 def _entry(path: Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from server import protocol
 from server.core.kpi import KpiDay
-from server.core.tracker import FOLLOW_UP, Push, SaveKpi
+from server.core.tracker import SaveKpi, TimerChanged, TimerLevel
 from server.runtime.dashorders import ShownOrders
 from server.runtime.shopview import ShopView
 from server.storage import AuditRecord
@@ -72,11 +72,10 @@ class Feed:
             update = payload
         elif isinstance(payload, SaveKpi) and payload.kpi.shop == self.shop:
             update = payload.kpi  # reported when sent, so a burst of changes shows the latest
-        elif isinstance(payload, Push) and payload.shop == self.shop:
-            frame = payload.frame
-            if frame["type"] != "timer" or frame["level"] == FOLLOW_UP:
+        elif isinstance(payload, TimerChanged) and payload.shop == self.shop:
+            if payload.level is TimerLevel.FOLLOW_UP:
                 return  # the panel's follow-up reminders are not waiting buyers
-            update = protocol.feed_timer(frame, payload.agent)
+            update = protocol.feed_timer(payload)
         else:
             return
         if self.overflowed:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from server import protocol
 from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import OrderEvent
 from server.errors import KefuError
@@ -92,4 +93,4 @@ class NudgeDelivery:
                 return
         except KefuError:
             return  # logged by the store; still pending there, so it fires after a restart
-        self.registry.push(delivery.nudge.shop, delivery.agent, dict(delivery.frame))
+        self.registry.push(delivery.nudge.shop, delivery.agent, protocol.nudge(delivery.due))

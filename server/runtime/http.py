@@ -199,7 +199,7 @@ async def post_order(request: web.Request) -> web.Response:
     except BaseException:
         nonces.release(shop, nonce)  # not taken: the sender may retry the same request
         raise
-    return json_response({"type": "ack", "ref": message.get("id"), "changed": changed})
+    return json_response(protocol.ack(message.get("id"), changed))
 
 
 def _with_type(body: bytes, kind: str) -> dict[str, Any]:

@@ -99,7 +99,7 @@ class Session(Peer):
         self.pending += len(data)
         buffered = self.conn.transport.get_write_buffer_size() if self.conn.transport else 0
         if self.pending + buffered > self.limit:
-            self.drop(1008, "client too slow")
+            self.drop(protocol.CloseCode.POLICY, "client too slow")
             return
         self.outbox.append(data)
         if not self.draining and not self.in_handler:

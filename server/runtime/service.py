@@ -29,8 +29,9 @@ from server.core.tracker import (
     Abandoned,
     Conversation,
     Effect,
+    KpiChanged,
     Limits,
-    Push,
+    TimerChanged,
     Tracker,
 )
 from server.core.world import ShopWorld
@@ -162,7 +163,7 @@ class Service:
         self.nudges.forget(shop)
         self.penalties.forget(shop)
         for peer in self.registry.forget_shop(shop):
-            peer.drop(1012, "shop moved to another process; reconnect")
+            peer.drop(protocol.CloseCode.MOVED, "shop moved to another process; reconnect")
 
     async def stop(self) -> None:
         self.scheduler.stop()
@@ -182,8 +183,12 @@ class Service:
     def apply(self, effects: Iterable[Effect]) -> None:
         for effect in effects:
             self.notify("effect", effect)
-            if isinstance(effect, Push):
-                self.registry.push(effect.shop, effect.agent, effect.frame)
+            # Rendered here, at send time: the core hands back values, protocol.py the frames.
+            if isinstance(effect, TimerChanged):
+                self.registry.push(effect.shop, effect.agent, protocol.timer(effect))
+            elif isinstance(effect, KpiChanged):
+                kpi = effect.kpi
+                self.registry.push(kpi.shop, kpi.agent, protocol.kpi(kpi, effect.target_rate))
             elif isinstance(effect, Abandoned):
                 self.penalties.abandoned(
                     effect.shop, effect.agent, effect.round_started_at, effect.at
@@ -239,7 +244,8 @@ class Service:
             session.enqueue(data, kind)
         self.registry.reply(session, self.view.state_frame(session))
         kpi = self.tracker.kpi_today(session.shop, session.agent, self.clock())
-        self.registry.reply(session, self.tracker.kpi_frame(kpi))  # issue 3: a kpi on hello
+        # issue 3: a kpi on hello
+        self.registry.reply(session, protocol.kpi(kpi, self.config.target_rate))
         now = self.clock()
         connected = self.nudges.agent_connected(session.shop, session.agent, now, self.world)
         self.delivery.apply(connected)
@@ -425,7 +431,7 @@ class Service:
             self.registry.reply(session, frame)
 
     async def on_get_adapters(self, session: Peer, message: dict[str, Any]) -> None:
-        frame = self.adapters.frame() if self.adapters else {"type": "adapters", "version": None}
+        frame = self.adapters.frame() if self.adapters else protocol.adapters(None)
         if "id" in message:
             frame["ref"] = message["id"]
         self.registry.reply(session, frame)

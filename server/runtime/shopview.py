@@ -57,32 +57,26 @@ class ShopView:
         if after is not None:
             keyed = (item for item in keyed if item[:2] > after)
         chosen = [conv for *_, conv in heapq.nsmallest(page + 1, keyed)]
-        conversations = [
-            tracker.timer_frame(conv, tracker.level_of(conv), now) for conv in chosen[:page]
-        ]
-        for frame in conversations:
-            del frame["type"]
         last = chosen[page - 1] if len(chosen) > page else None
         nudges = self.nudges.delivered_to(session.shop, session.agent)
-        kpi = tracker.kpi_today(session.shop, session.agent, now)
         month = self.penalties.month_of(now)
-        return {
-            "type": "state",
-            "conversations": conversations,
-            "waiting_total": tracker.waiting_count(session.shop, session.agent),
-            "next": None if last is None else f"{last.round_started_at!r} {last.conversation}",
-            "nudges": [self.nudges.frame(nudge) for nudge in nudges[:page]],
-            "nudges_total": len(nudges),
-            "kpi": kpi.report(self.config.target_rate),
-            "penalties": self.penalties.month_row(session.shop, session.agent, month),
-            "deadlines": self._deadlines(session, page) if after is None else [],
-        }
-
-    def _deadlines(self, session: Peer, page: int) -> list[dict[str, Any]]:
-        frames = self.penalties.open_deadlines(session.shop, session.agent, page)
-        for frame in frames:
-            del frame["type"]
-        return frames
+        return protocol.state(
+            conversations=[
+                tracker.timer(conv, tracker.level_of(conv), now) for conv in chosen[:page]
+            ],
+            waiting_total=tracker.waiting_count(session.shop, session.agent),
+            next_page=None if last is None else f"{last.round_started_at!r} {last.conversation}",
+            nudges=[self.nudges.due(nudge) for nudge in nudges[:page]],
+            nudges_total=len(nudges),
+            kpi=tracker.kpi_today(session.shop, session.agent, now),
+            target_rate=self.config.target_rate,
+            penalties=self.penalties.month_row(session.shop, session.agent, month),
+            deadlines=(
+                self.penalties.open_deadlines(session.shop, session.agent, page)
+                if after is None
+                else ()
+            ),
+        )
 
     async def kpi_report(self, shop: str, agent: str, date: str) -> dict[str, Any]:
         """An agent's day: live here, or from the store when another process owns the shop or
@@ -163,11 +157,10 @@ class ShopView:
     def waiting(self, shop: str, now: float) -> list[dict[str, Any]]:
         """The shop's waiting conversations as the dashboard lists them."""
         tracker = self.tracker
-        timers = (
-            (tracker.timer_frame(conv, tracker.level_of(conv), now), conv)
+        return [
+            protocol.waiting_item(tracker.timer(conv, tracker.level_of(conv), now))
             for conv in tracker.waiting(shop)
-        )
-        return [protocol.waiting_item(timer, conv.agent) for timer, conv in timers]
+        ]
 
     def kpis_of_day(self, shop: str, date: str) -> list[KpiDay]:
         """The live KPI days of the shop's agents on ``date``, by agent."""

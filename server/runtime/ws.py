@@ -28,9 +28,6 @@ from server.settings import Config, Token
 
 log = logging.getLogger("kefu.ws")
 
-CLOSE_NOT_AUTHENTICATED = 4401
-CLOSE_POLICY = 1008
-
 
 class RateLimit:
     """Token bucket: ``rate`` frames per second on average, bursts up to ``burst``."""
@@ -142,7 +139,7 @@ class WebsocketServer:
         limit = RateLimit(self.config.rate, self.config.burst)
         async for frame in conn:
             if not limit.allow():
-                await session.close(CLOSE_POLICY, "rate limit exceeded")
+                await session.close(protocol.CloseCode.POLICY, "rate limit exceeded")
                 return
             await on_frame(session, frame)
 
@@ -160,7 +157,8 @@ class WebsocketServer:
             frame = await asyncio.wait_for(conn.recv(), self.config.hello_timeout_s)
         except TimeoutError:
             await conn.close(
-                CLOSE_NOT_AUTHENTICATED, f"no hello within {self.config.hello_timeout_s:g} s"
+                protocol.CloseCode.NOT_AUTHENTICATED,
+                f"no hello within {self.config.hello_timeout_s:g} s",
             )
             return None
         except ConnectionClosed:
@@ -170,7 +168,7 @@ class WebsocketServer:
         except KefuError as exc:
             self.service.metrics.errors.labels(NotAuthenticated.code).inc()
             log.info("authentication failed", extra={"reason": exc.code})
-            await conn.close(CLOSE_NOT_AUTHENTICATED, str(exc)[:120])
+            await conn.close(protocol.CloseCode.NOT_AUTHENTICATED, str(exc)[:120])
             return None
         token = self.tokens[hello["token"]]
         session = Session(

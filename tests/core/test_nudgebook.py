@@ -42,7 +42,7 @@ def test_a_due_nudge_fires_once_to_its_conversation_owner():
     assert book.next_wake() == NOON + 900
     effects = book.advance(NOON + 900, World(["alice", "amy"]))
     assert [type(e) for e in effects] == [Deliver]
-    assert effects[0].agent == "alice" and effects[0].frame["nudge"] == "n-o1-1"
+    assert effects[0].agent == "alice" and effects[0].due.nudge == "n-o1-1"
     assert effects[0].nudge.fired_at == NOON + 900
     assert book.advance(NOON + 901, World(["alice"])) == []
     assert book.nudges[("s1", "n-o1-1")].state == DELIVERED
@@ -75,7 +75,7 @@ def test_forgetting_a_shop_drops_its_orders_and_deadlines():
     book.forget("s1")
     assert list(book.orders) == [("s2", "o2")] and book.latest_order("s1", "c1") is None
     effects = book.advance(NOON + 900, World(["bob"]))
-    assert [e.frame["nudge"] for e in effects if isinstance(e, Deliver)] == ["n-o2-1"]
+    assert [e.due.nudge for e in effects if isinstance(e, Deliver)] == ["n-o2-1"]
 
 
 def paid(book: NudgeBook, at: float) -> None:

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.core.kpi import KpiDay, misses_left
-from server.core.tracker import Limits, Push, SaveKpi, Tracker
+from server import protocol
+from server.core.tracker import KpiChanged, Limits, SaveKpi, TimerChanged, Tracker
 from server.settings import DEFAULT_TIMERS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -25,12 +26,20 @@ def tracker() -> Tracker:
     return Tracker(DEFAULT_TIMERS, "Asia/Shanghai", 0.9)
 
 
+def frame(effect) -> tuple[str, dict] | None:
+    """(agent, frame) of an effect that is pushed to an agent, as the service renders it."""
+    if isinstance(effect, TimerChanged):
+        return effect.agent, protocol.timer(effect)
+    if isinstance(effect, KpiChanged):
+        return effect.kpi.agent, protocol.kpi(effect.kpi, effect.target_rate)
+    return None
+
+
 def pushes(effects) -> list[tuple[str, str, float]]:
     """(agent, level or type, waited_s) of every push, in order."""
     return [
-        (e.agent, e.frame.get("level", e.frame["type"]), e.frame.get("waited_s"))
-        for e in effects
-        if isinstance(e, Push)
+        (agent, pushed.get("level", pushed["type"]), pushed.get("waited_s"))
+        for agent, pushed in filter(None, map(frame, effects))
     ]
 
 
@@ -167,7 +176,7 @@ def test_misses_left(within, decided, target, left):
 
 def test_restore_resumes_clocks_from_the_stored_start():
     first, start = tracker(), at(10)
-    saved = [e for e in buyer(first, start) if not isinstance(e, Push)]
+    saved = [e for e in buyer(first, start) if frame(e) is None]
     conversation = next(e.conversation for e in saved if not isinstance(e, SaveKpi))
     kpi = next(e.kpi for e in saved if isinstance(e, SaveKpi))
     second = tracker()

@@ -13,6 +13,7 @@ import pytest
 
 from server import protocol
 from server.core.nudges import Order, OrderStatus
+from server.core.tracker import TimerChanged, TimerLevel
 from server.runtime.dashorders import ShownOrders
 from server.settings import load_config
 from server.storage import AuditRecord
@@ -265,9 +266,10 @@ def test_a_snapshot_sends_todays_latest_audit_records_and_the_longest_waiting_fi
         AuditRecord(NOW + n, "s1", "a1", "c1", "check", ("r",), ("rude",), "warn", f"t{n}")
         for n in range(protocol.RECENT_AUDIT + 10)
     ]
-    timer = {"conversation": "c1", "buyer": "tom", "level": "waiting", "target_s": 15.0}
     waiting = [
-        protocol.waiting_item({**timer, "conversation": c, "started_at": at}, "a1")
+        protocol.waiting_item(
+            TimerChanged("s1", "a1", c, "tom", TimerLevel.WAITING, NOW - at, 15.0, at)
+        )
         for c, at in (("late", NOW), ("early", NOW - 60))
     ]
     frame = protocol.feed_snapshot(
@@ -282,9 +284,8 @@ def test_a_snapshot_sends_todays_latest_audit_records_and_the_longest_waiting_fi
 
 
 def test_the_pages_timer_frame_carries_who_waits_for_whom_and_nothing_else():
-    timer = {"type": "timer", "conversation": "c1", "buyer": "tom", "level": "due",
-             "waited_s": 15.0, "target_s": 15.0, "started_at": NOW}  # fmt: skip
-    assert protocol.feed_timer(timer, "a1") == {
+    timer = TimerChanged("s1", "a1", "c1", "tom", TimerLevel.DUE, 15.0, 15.0, NOW)
+    assert protocol.feed_timer(timer) == {
         "type": "timer", "conversation": "c1", "buyer": "tom", "agent": "a1", "level": "due",
         "started_at": NOW, "target_s": 15.0,
     }  # fmt: skip
