@@ -22,6 +22,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from server.core.kpi import KpiDay, LocalDays
 from server.core.platforms import Timers
@@ -187,10 +188,12 @@ class Conversations(Mapping[tuple[str, str], Conversation]):
         return list(self.by_shop.pop(shop, {}).values())
 
 
-@dataclass(frozen=True, slots=True)
-class TimerChanged:
+class TimerChanged(NamedTuple):
     """A conversation's reply clock as ``agent``'s panel should show it now: pushed to every
-    connection of the agent as a ``timer`` frame (``protocol.timer``), listed in ``state``."""
+    connection of the agent as a ``timer`` frame (``protocol.timer``), listed in ``state``.
+
+    A named tuple, not a frozen dataclass: a buyer line opening a round builds one, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) costs 0.6 us to its 0.17."""
 
     shop: str
     agent: str

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.core.kpi import KpiDay, misses_left
 from server import protocol
+from server.core.kpi import KpiDay, misses_left
 from server.core.tracker import KpiChanged, Limits, SaveKpi, TimerChanged, Tracker
 from server.settings import DEFAULT_TIMERS
 
