@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.core.nudges import OrderStatus
 from server.core.penalties.ledger import PLATFORM_NAMES
 
-ORDER_STATES = {
-    "created": "未付款",
-    "paid": "已付款未发货",
-    "shipped": "已发货",
-    "closed": "已关闭",
+ORDER_STATES: dict[str, str] = {
+    OrderStatus.CREATED: "未付款",
+    OrderStatus.PAID: "已付款未发货",
+    OrderStatus.SHIPPED: "已发货",
+    OrderStatus.CLOSED: "已关闭",
 }
 # What each process deadline asks the colleague to do (server.core.deadlines kinds).
 PENDING_DEADLINES = {
@@ -37,7 +38,7 @@ class Handover:
     platform: str
     asked: str | None  # the buyer's last line, if known
     order: str | None
-    order_status: str | None
+    order_status: OrderStatus | None
     waiting_s: float | None  # the open round's wait so far
     deadlines: tuple[tuple[str, float], ...]  # (kind, seconds left) of deadlines running
 
@@ -49,7 +50,7 @@ def pending(facts: Handover) -> list[str]:
         todo.append(f"回复买家（已等待 {_minutes(facts.waiting_s)}）")
     for kind, left_s in sorted(facts.deadlines, key=lambda pair: pair[1]):
         todo.append(f"{PENDING_DEADLINES[kind]}（还剩 {_minutes(left_s)}）")
-    if facts.order_status == "created":
+    if facts.order_status == OrderStatus.CREATED:
         todo.append("跟进付款")
     return todo
 

@@ -50,7 +50,7 @@ class HandoverNotes:
             platform=conv.platform,
             asked=self.asked.get((shop, conversation)),
             order=order.order if order is not None else None,
-            order_status=str(order.status) if order is not None else None,
+            order_status=order.status if order is not None else None,
             waiting_s=None if conv.round_started_at is None else now - conv.round_started_at,
             deadlines=tuple((c.kind, c.due_at - now) for c in running if c is not None),
         )
