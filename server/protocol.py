@@ -326,13 +326,14 @@ def state(
     next_page: str | None,
     nudges: Iterable[NudgeDue],
     nudges_total: int,
-    kpi: KpiDay,
+    day: KpiDay,
     target_rate: float,
     penalties: Mapping[str, Any],
     deadlines: Iterable[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """A page of the agent's panel: its items have the fields of ``timer``, ``nudge`` and
-    ``deadline`` frames (``deadlines`` are such frames) without their ``type``."""
+    ``deadline`` frames (``deadlines`` are such frames) without their ``type``; ``day`` is the
+    agent's KPIs today."""
     return {
         "type": "state",
         "conversations": [timer_fields(change) for change in conversations],
@@ -340,7 +341,7 @@ def state(
         "next": next_page,
         "nudges": [nudge_fields(due) for due in nudges],
         "nudges_total": nudges_total,
-        "kpi": kpi.report(target_rate),
+        "kpi": day.report(target_rate),
         "penalties": penalties,
         "deadlines": [
             {key: value for key, value in frame.items() if key != "type"} for frame in deadlines

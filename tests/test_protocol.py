@@ -76,7 +76,7 @@ def test_a_nudge_frame_and_the_state_entries_are_the_same_fields():
         next_page=None,
         nudges=[DUE],
         nudges_total=1,
-        kpi=kpi,
+        day=kpi,
         target_rate=0.9,
         penalties={"month": "2026-11"},
         deadlines=[deadline],

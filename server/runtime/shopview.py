@@ -68,7 +68,7 @@ class ShopView:
             next_page=None if last is None else f"{last.round_started_at!r} {last.conversation}",
             nudges=[self.nudges.due(nudge) for nudge in nudges[:page]],
             nudges_total=len(nudges),
-            kpi=tracker.kpi_today(session.shop, session.agent, now),
+            day=tracker.kpi_today(session.shop, session.agent, now),
             target_rate=self.config.target_rate,
             penalties=self.penalties.month_row(session.shop, session.agent, month),
             deadlines=(
