@@ -19,7 +19,8 @@ from redis.exceptions import RedisError
 
 from server.core.nudges import OrderEvent
 from server.errors import ClusterTimeout, StoreError
-from server.runtime.inbox import CLOSE_MOVED, GATEWAY, INBOX
+from server.protocol import CloseCode
+from server.runtime.inbox import GATEWAY, INBOX
 from server.runtime.registry import Session
 
 REQUEST_TIMEOUT_S = 10.0
@@ -110,4 +111,4 @@ class Gateway:
         for sid, (session, owner) in list(self.sessions.items()):
             if moved(session, owner):
                 self.sessions.pop(sid, None)
-                session.drop(CLOSE_MOVED, "shop moved to another process; reconnect")
+                session.drop(CloseCode.MOVED, "shop moved to another process; reconnect")

@@ -22,13 +22,13 @@ from redis.exceptions import RedisError, ResponseError
 
 from server.core.nudges import OrderEvent, OrderStatus
 from server.errors import KefuError
+from server.protocol import CloseCode
 from server.runtime.registry import Peer
 from server.settings import Token
 
 log = logging.getLogger("kefu.cluster")
 
 READ_BLOCK_MS = 200
-CLOSE_MOVED = 1012  # "service restart": the shop moved to another process; reconnect
 
 INBOX = "kefu:in:"  # + shop: events for the shop's owner (a stream)
 GATEWAY = "kefu:gw:"  # + node: frames for that node's websockets (pub/sub)
@@ -214,7 +214,7 @@ class Inbox:
         elif kind == b"frame":
             remote = self.remote.get(key)
             if remote is None:  # attached to an earlier owner: reconnect to this one
-                self.send_to_gateway(gateway, sid, "close", f"{CLOSE_MOVED} reconnect".encode())
+                self.send_to_gateway(gateway, sid, "close", f"{CloseCode.MOVED} reconnect".encode())
                 return
             await self.owner.receive(remote, data)
         elif kind == b"detach":
