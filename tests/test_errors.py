@@ -33,13 +33,6 @@ def test_the_bad_value_is_quoted_short():
     assert quote({"a": [1]}) == repr('{"a":[1]}')
 
 
-# Modules that still write a BadField message themselves instead of BadField.must_be (or
-# BadValue, for what is not a frame field); issue 15 moves each one, so the set only shrinks.
-WORDS_BAD_FIELD_TODAY = {
-    "core/nudgebook.py",
-}
-
-
 def worded_here(path: Path) -> bool:
     """Whether the module calls ``BadField(...)`` itself, composing the message."""
     return any(
@@ -51,9 +44,10 @@ def worded_here(path: Path) -> bool:
 
 
 def test_bad_field_messages_are_worded_in_one_place():
+    # BadField.must_be (or BadValue, for what is not a frame field) words every message.
     worded = {
         str(path.relative_to(SERVER))
         for path in SERVER.rglob("*.py")
         if path.name != "errors.py" and worded_here(path)
     }
-    assert worded == WORDS_BAD_FIELD_TODAY
+    assert worded == set()

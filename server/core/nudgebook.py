@@ -41,7 +41,7 @@ from server.core.nudges import (
     nudge_text,
     reassign_due,
 )
-from server.errors import BadField, LimitExceeded, NotFound
+from server.errors import BadField, LimitExceeded, NotFound, quote
 
 
 class NudgeState(StrEnum):
@@ -203,8 +203,8 @@ class NudgeBook:
                 " (KEFU_MAX_ORDERS_PER_SHOP)"
             )
         if current is not None and current.buyer != event.buyer:
-            raise BadField(
-                f"order {event.order!r} belongs to buyer {current.buyer!r}, not {event.buyer!r}"
+            raise BadField.must_be(
+                "buyer", "order", f"the order's buyer, {quote(current.buyer)}", event.buyer
             )
         order, effects = apply_event(current, event, now, self.policy)
         if order is current:
@@ -401,9 +401,11 @@ class NudgeBook:
             raise NotFound(f"no nudge waiting for an answer: {nudge_key!r}")
         if action == NudgeAction.SNOOZED:
             if snooze_s is None or not 0 < snooze_s <= MAX_SNOOZE_S:
-                raise BadField(
-                    f"field 'snooze_s' of 'nudge_ack' must be more than 0 and at most "
-                    f"{MAX_SNOOZE_S:g} seconds, got {snooze_s!r}"
+                raise BadField.must_be(
+                    "snooze_s",
+                    "nudge_ack",
+                    f"more than 0 and at most {MAX_SNOOZE_S:g} seconds",
+                    snooze_s,
                 )
             self._undeliver(nudge)
             nudge.state = PENDING
