@@ -60,11 +60,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     service = request.app[SERVICE]
     ws = web.WebSocketResponse(heartbeat=service.config.ping_interval_s)
     await ws.prepare(request)
-    # Presence and adapter health are not the shop view's: the registry and the health book
-    # hand the feed just the read it needs.
-    feed = Feed(
-        service.view, service.registry.online_agents, service.adapter_health.broken, shop, ws
-    )
+    feed = Feed(service.view, shop, ws)
     service.observers.append(feed)
     pump = asyncio.create_task(feed.pump())
     try:

@@ -10,7 +10,6 @@ change at a human pace with no single event to hook, so each feed compares them 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
 from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,15 +37,11 @@ class Feed:
     def __init__(
         self,
         view: ShopView,
-        online: Callable[[str], Iterable[str]],
-        broken: Callable[[str], list[dict[str, Any]]],
         shop: str,
         ws: web.WebSocketResponse,
     ) -> None:
         self.view = view
         self.config = view.config
-        self.read_online = online
-        self.read_broken = broken
         self.shop = shop
         self.ws = ws
         self.zone = ZoneInfo(view.config.timezone)
@@ -128,8 +123,8 @@ class Feed:
                 self.queue.put_nowait(update)
         self.overflowed = False
         self.date = today
-        self.online = sorted(self.read_online(self.shop))
-        self.adapters = self.read_broken(self.shop)
+        self.online = sorted(self.view.online_agents(self.shop))
+        self.adapters = self.view.broken_adapters(self.shop)
         self.ledger_changed = False
         return protocol.feed_snapshot(
             shop=self.shop,
@@ -162,7 +157,7 @@ class Feed:
         if view.date_of(now) != self.date:
             return [await self.snapshot()]
         frames: list[dict[str, Any]] = []
-        online = sorted(self.read_online(self.shop))
+        online = sorted(self.view.online_agents(self.shop))
         if online != self.online:
             self.online = online
             frames.append(protocol.feed_agents(online))
@@ -170,7 +165,7 @@ class Feed:
         if changed or removed:
             outcomes = await view.nudge_outcomes(self.shop, self.date)
             frames.append(protocol.feed_orders(changed, removed, protocol.nudged_today(outcomes)))
-        adapters = self.read_broken(self.shop)
+        adapters = self.view.broken_adapters(self.shop)
         if adapters != self.adapters:
             self.adapters = adapters
             frames.append(protocol.feed_adapters(adapters))

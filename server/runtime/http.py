@@ -195,7 +195,7 @@ async def post_order(request: web.Request) -> web.Response:
     nonce = signing.verify(secret, request.headers, body, service.clock(), nonces, shop)
     try:
         message = _with_type(body, "order")
-        changed = await service.take_order(service.order_event(shop, message))
+        changed = await service.take_order(service.sessions.order_event(shop, message))
     except BaseException:
         nonces.release(shop, nonce)  # not taken: the sender may retry the same request
         raise

@@ -38,14 +38,13 @@ class Peer:
     is a websocket on another process of a Redis deployment, reached through it.
     """
 
-    __slots__ = ("token", "platform", "channel", "closed", "focus")
+    __slots__ = ("token", "platform", "channel", "closed")
 
     def __init__(self, token: Token, platform: str) -> None:
         self.token = token
         self.platform = platform
         self.channel: AgentChannel | None = None
         self.closed = False
-        self.focus: str | None = None
 
     @property
     def shop(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,8 @@ class ShopView:
         store: Store,
         owns: Callable[[str], bool],
         clock: Callable[[], float],
+        online: Callable[[str], Iterable[str]],
+        broken: Callable[[str], list[dict[str, Any]]],
     ) -> None:
         self.config = config
         self.tracker = tracker
@@ -41,6 +43,8 @@ class ShopView:
         self.store = store
         self.owns = owns  # whether this process holds the shop's live state (always, alone)
         self.clock = clock
+        self.online_agents = online  # the shop's agents with a connection open
+        self.broken_adapters = broken  # the shop's sessions whose page adapter matches nothing
 
     def state_frame(self, session: Peer, after: tuple[float, str] | None = None) -> dict[str, Any]:
         """The agent's waiting conversations, longest waiting first, one page of at most
