@@ -6,11 +6,11 @@ thread, which runs whatever is waiting in a single transaction and commits once 
 after the commit that holds it. Each operation runs in its own savepoint, so one failing write
 does not undo the others in its batch.
 
-One read is the exception: looking a conversation up by its key, which every buyer line on a
-conversation that is not in memory does. Through the queue it cost ~130 us of CPU (two thread
-hand-offs and a write transaction around one SELECT); it runs on the event loop's thread instead,
-on a read-only connection of its own (a WAL reader never waits for the writer), after the
-conversations saved but not yet committed, which it answers from memory.
+One read is the exception: looking a conversation up by its key, which the first buyer line of
+every conversation not in memory does. Through the queue it was two thread hand-offs and a write
+transaction around one SELECT; it runs on the event loop's thread instead, on a read-only
+connection of its own (a WAL reader never waits for the writer), after the conversations saved
+but not yet committed, which it answers from memory (what was saved is what it reads).
 
 The file must stay the one opened: after every commit the writer checks that the file and its
 directory are still there with the same device and inode. If the data directory was removed or
@@ -330,21 +330,7 @@ class SQLiteStore(Store):
     # --- conversations ----------------------------------------------------------------------
 
     def save_conversations(self, convs: Sequence[Conversation]) -> Awaitable[None]:
-        rows = [
-            (
-                conv.shop,
-                conv.conversation,
-                conv.buyer,
-                conv.platform,
-                conv.agent,
-                conv.round_started_at,
-                conv.stage,
-                conv.decided,
-                conv.first_round,
-                conv.asked_at,
-            )  # fmt: skip
-            for conv in convs
-        ]
+        rows = [_conversation_row(conv) for conv in convs]
         saved = self._write_many(
             f"INSERT OR REPLACE INTO conversations ({_CONVERSATION_COLUMNS}) "
             "VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -387,24 +373,7 @@ class SQLiteStore(Store):
     # --- KPIs -------------------------------------------------------------------------------
 
     def save_kpis(self, kpis: Sequence[KpiDay]) -> Awaitable[None]:
-        rows = [
-            (
-                kpi.shop,
-                kpi.agent,
-                kpi.date,
-                kpi.rounds,
-                kpi.answered,
-                kpi.decided,
-                kpi.within_target,
-                kpi.overdue,
-                kpi.response_sum_s,
-                kpi.first_rounds,
-                kpi.first_response_sum_s,
-                kpi.longest_wait_s,
-                kpi.outside_window,
-            )  # fmt: skip
-            for kpi in kpis
-        ]
+        rows = [_kpi_row(kpi) for kpi in kpis]
         return self._write_many(
             f"INSERT OR REPLACE INTO kpi ({_KPI_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
@@ -589,6 +558,21 @@ class SQLiteStore(Store):
             (shop, shop, since),
         )
         return [_order(row) for row in orders], [FiredNudge(*row) for row in fired]
+
+
+def _conversation_row(conv: Conversation) -> tuple[Any, ...]:
+    return (
+        conv.shop, conv.conversation, conv.buyer, conv.platform, conv.agent,
+        conv.round_started_at, conv.stage, conv.decided, conv.first_round, conv.asked_at,
+    )  # fmt: skip
+
+
+def _kpi_row(kpi: KpiDay) -> tuple[Any, ...]:
+    return (
+        kpi.shop, kpi.agent, kpi.date, kpi.rounds, kpi.answered, kpi.decided,
+        kpi.within_target, kpi.overdue, kpi.response_sum_s, kpi.first_rounds,
+        kpi.first_response_sum_s, kpi.longest_wait_s, kpi.outside_window,
+    )  # fmt: skip
 
 
 def _conversation(row: tuple[Any, ...]) -> Conversation:
