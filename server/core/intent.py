@@ -67,21 +67,24 @@ def clean(message: str) -> Cleaned:
     """``message`` cut to :data:`MAX_CHARS` and stripped of what carries no need."""
     text = fold(message[:MAX_CHARS])
     order = amount = ""
-    for match in _CARD_FIELD.finditer(text):
-        label, value = match.group(1), match.group(2)
-        if label in _ORDER_LABELS and value.isdigit():
-            order = value
-        elif label in _AMOUNT_LABELS:
-            number = re.match(r"[¥￥]?(\d+(?:\.\d+)?)", value)
-            amount = number.group(1) if number else ""
-    text = _CARD_FIELD.sub(" ", text)
-    # Each substitution below runs only when the line holds what every match needs: most lines
-    # hold none of it (real buyer lines: 12.7 -> 4.9 us for clean, the same output).
+    # Each substitution runs only when the line holds what every match needs (a card field's
+    # colon, a link's dot, a mask's bracket): most lines hold none of it (real buyer lines:
+    # 12.7 -> 4.9 us for clean, the same output).
+    if ":" in text or "：" in text:
+        for match in _CARD_FIELD.finditer(text):
+            label, value = match.group(1), match.group(2)
+            if label in _ORDER_LABELS and value.isdigit():
+                order = value
+            elif label in _AMOUNT_LABELS:
+                number = re.match(r"[¥￥]?(\d+(?:\.\d+)?)", value)
+                amount = number.group(1) if number else ""
+        text = _CARD_FIELD.sub(" ", text)
     if "." in text or "://" in text:
         text = _LINK.sub(" ", text)
     if "[" in text or "**" in text or _SIX_DIGITS.search(text):
         text = _MASK.sub("", text)
-    text = _EMOJI_CODE.sub("", text)
+    if "[" in text or "#e-s" in text:
+        text = _EMOJI_CODE.sub("", text)
     if not _PLAIN.fullmatch(text):
         text = "".join(char for char in text if not _is_symbol(char))
     if len(set(text)) < len(text):  # a repeat repeats characters

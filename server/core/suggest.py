@@ -352,34 +352,36 @@ class Suggester:
         if hold:
             ranked = self._held(ranked)
         categories = self._categories
-        counts: dict[str, int] = {}
-        for index, _value in ranked:
-            counts[categories[index]] = counts.get(categories[index], 0) + 1
-        if len(ranked) < len(scores) and sum(min(PER_CATEGORY, n) for n in counts.values()) < k:
-            # A need's phrases fill the top: the rest comes from the best of the other categories.
-            full = {category for category, n in counts.items() if n >= PER_CATEGORY}
-            seen = {index for index, _value in ranked}
-            others = [
-                item
-                for item in scores.items()
-                if categories[item[0]] not in full and item[0] not in seen
-            ]
-            ranked += _largest(wanted, others, _score)
-        ranked.sort(key=_rank_key)
+        if len(ranked) < len(scores):
+            counts: dict[str, int] = {}
+            for index, _value in ranked:
+                counts[categories[index]] = counts.get(categories[index], 0) + 1
+            if sum(min(PER_CATEGORY, n) for n in counts.values()) < k:
+                # A need's phrases fill the top: the rest comes from the best of the others.
+                full = {category for category, n in counts.items() if n >= PER_CATEGORY}
+                seen = {index for index, _value in ranked}
+                others = [
+                    item
+                    for item in scores.items()
+                    if categories[item[0]] not in full and item[0] not in seen
+                ]
+                ranked += _largest(wanted, others, _score)
+        _rank(ranked)
         chosen: list[tuple[int, float]] = []
         held: list[tuple[int, float]] = []
-        per_category = dict.fromkeys(CATEGORIES, 0)
-        for index, score in ranked:
-            category = self._categories[index]
-            if per_category[category] < PER_CATEGORY:
-                per_category[category] += 1
-                chosen.append((index, score))
+        per_category: dict[str, int] = {}
+        for item in ranked:
+            category = categories[item[0]]
+            taken = per_category.get(category, 0)
+            if taken < PER_CATEGORY:
+                per_category[category] = taken + 1
+                chosen.append(item)
                 if len(chosen) == k:
                     return chosen
             else:
-                held.append((index, score))
+                held.append(item)
         chosen.extend(held[: k - len(chosen)])
-        chosen.sort(key=_rank_key)
+        _rank(chosen)
         return chosen
 
     def _render(self, index: int, score: float, fill: Mapping[str, str]) -> Suggestion:
@@ -441,9 +443,14 @@ def _bigram_index(
 _PLACEHOLDER_TEXT = re.compile(r"\{[a-z_]+\}")
 
 
-def _rank_key(item: tuple[int, float]) -> tuple[float, int]:
-    index, score = item
-    return (-score, index)
+def _rank(items: list[tuple[int, float]]) -> None:
+    """Sort (index, score) pairs best first, ties in library order: two C-level sorts (stable,
+    the second by score only), where a key function made a Python call per pair."""
+    items.sort(key=_index)
+    items.sort(key=_score, reverse=True)
+
+
+_index = itemgetter(0)
 
 
 def _compile(text: str) -> _Template:
