@@ -6,12 +6,6 @@ thread, which runs whatever is waiting in a single transaction and commits once 
 after the commit that holds it. Each operation runs in its own savepoint, so one failing write
 does not undo the others in its batch.
 
-One read is the exception: looking a conversation up by its key, which the first buyer line of
-every conversation not in memory does. Through the queue it was two thread hand-offs and a write
-transaction around one SELECT; it runs on the event loop's thread instead, on a read-only
-connection of its own (a WAL reader never waits for the writer), after the conversations saved
-but not yet committed, which it answers from memory (what was saved is what it reads).
-
 The file must stay the one opened: after every commit the writer checks that the file and its
 directory are still there with the same device and inode. If the data directory was removed or
 the file replaced, the commit went into a deleted file, so the batch fails with
@@ -131,8 +125,6 @@ class SQLiteStore(Store):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._identity: Identity | None = None
         self._failure: StoreError | None = None  # set once the file is gone; sticky
-        self._reader: sqlite3.Connection | None = None  # the event loop's own, for lookups
-        self._saving: dict[tuple[str, str], tuple[Any, ...]] = {}  # rows queued, not committed
 
     @property
     def problem(self) -> str | None:
@@ -148,13 +140,8 @@ class SQLiteStore(Store):
         )
         self._thread.start()
         await ready
-        self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._reader.execute("PRAGMA query_only=ON")
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
         if self._thread is None:
             return
         self._queue.put(None)
@@ -316,39 +303,14 @@ class SQLiteStore(Store):
     async def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return await self._submit(lambda db: db.execute(sql, params).fetchall())
 
-    def _lookup(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """A point read on the event loop's thread (see the module docstring)."""
-        if self._failure is not None:
-            raise self._failure
-        if self._reader is None:
-            raise StoreError(f"store {self.path!r} is not open")
-        try:
-            return self._reader.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise _store_error(self.path, exc) from None
-
     # --- conversations ----------------------------------------------------------------------
 
     def save_conversations(self, convs: Sequence[Conversation]) -> Awaitable[None]:
-        rows = [_conversation_row(conv) for conv in convs]
-        saved = self._write_many(
+        return self._write_many(
             f"INSERT OR REPLACE INTO conversations ({_CONVERSATION_COLUMNS}) "
             "VALUES (?,?,?,?,?,?,?,?,?,?)",
-            rows,
+            [_conversation_row(conv) for conv in convs],
         )
-        saving = self._saving
-        for row in rows:
-            saving[row[0], row[1]] = row
-        saved.add_done_callback(lambda _: self._committed(rows))
-        return saved
-
-    def _committed(self, rows: list[tuple[Any, ...]]) -> None:
-        """Conversations' save settled: lookups read the file again (unless saved since)."""
-        saving = self._saving
-        for row in rows:
-            key = row[0], row[1]
-            if saving.get(key) is row:
-                del saving[key]
 
     async def load_conversations(self, shop: str | None = None) -> list[Conversation]:
         rows = await self._read(
@@ -360,10 +322,7 @@ class SQLiteStore(Store):
         return [_conversation(row) for row in rows]
 
     async def load_conversation(self, shop: str, conversation: str) -> Conversation | None:
-        saving = self._saving.get((shop, conversation))
-        if saving is not None:
-            return _conversation(saving)
-        rows = self._lookup(
+        rows = await self._read(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
             "WHERE shop = ? AND conversation = ?",
             (shop, conversation),
@@ -373,10 +332,9 @@ class SQLiteStore(Store):
     # --- KPIs -------------------------------------------------------------------------------
 
     def save_kpis(self, kpis: Sequence[KpiDay]) -> Awaitable[None]:
-        rows = [_kpi_row(kpi) for kpi in kpis]
         return self._write_many(
             f"INSERT OR REPLACE INTO kpi ({_KPI_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
+            [_kpi_row(kpi) for kpi in kpis],
         )
 
     async def load_kpis(self, shop: str | None, date: str) -> list[KpiDay]:
