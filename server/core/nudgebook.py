@@ -50,9 +50,6 @@ class NudgeState(StrEnum):
     DONE = "done"  # its ``outcome`` says how
 
 
-PENDING, DELIVERED, DONE = NudgeState.PENDING, NudgeState.DELIVERED, NudgeState.DONE
-
-
 class NudgeAction(StrEnum):
     """What an agent did with a delivered nudge (``nudge_ack``'s ``action``)."""
 
@@ -92,7 +89,7 @@ class Nudge:
     attempt: int
     kind: str
     due_at: float
-    state: NudgeState = PENDING
+    state: NudgeState = NudgeState.PENDING
     agent: str | None = None  # who it was delivered to (or, while snoozed, who gets it back)
     delivered_at: float | None = None
     fired_at: float | None = None  # the first delivery: what the outcome counts
@@ -226,7 +223,13 @@ class NudgeBook:
                 ]
             else:
                 closed += [
-                    replace(n, state=DONE, outcome=NudgeOutcome.CANCELLED, closed_at=now, wake=None)
+                    replace(
+                        n,
+                        state=NudgeState.DONE,
+                        outcome=NudgeOutcome.CANCELLED,
+                        closed_at=now,
+                        wake=None,
+                    )
                     for n in self._open_nudges(order)
                 ]
         return OrderChange(order, tuple(planned), tuple(closed))
@@ -263,22 +266,22 @@ class NudgeBook:
 
     def _open_nudges(self, order: Order) -> list[Nudge]:
         mine = self._by_order.get((order.shop, order.order), {})
-        return [n for n in mine.values() if n.state != DONE]
+        return [n for n in mine.values() if n.state != NudgeState.DONE]
 
     def _add(self, nudge: Nudge) -> None:
         self.nudges[nudge.key] = nudge
         self._by_order.setdefault((nudge.shop, nudge.order), {})[nudge.id] = nudge
-        if nudge.state == DELIVERED and nudge.agent is not None:
+        if nudge.state == NudgeState.DELIVERED and nudge.agent is not None:
             self._delivered.setdefault((nudge.shop, nudge.agent), {})[nudge.id] = nudge
 
     def _deliver_to(self, nudge: Nudge, agent: str) -> None:
         self._undeliver(nudge)
-        nudge.state = DELIVERED
+        nudge.state = NudgeState.DELIVERED
         nudge.agent = agent
         self._delivered.setdefault((nudge.shop, agent), {})[nudge.id] = nudge
 
     def _undeliver(self, nudge: Nudge) -> None:
-        if nudge.state != DELIVERED or nudge.agent is None:
+        if nudge.state != NudgeState.DELIVERED or nudge.agent is None:
             return
         mine = self._delivered.get((nudge.shop, nudge.agent))
         if mine is not None:
@@ -301,9 +304,9 @@ class NudgeBook:
             self._remember(order)
         for nudge in nudges:
             self._add(nudge)
-            if nudge.state == PENDING:
+            if nudge.state == NudgeState.PENDING:
                 self._schedule(nudge, nudge.due_at)
-            elif nudge.state == DELIVERED and nudge.delivered_at is not None:
+            elif nudge.state == NudgeState.DELIVERED and nudge.delivered_at is not None:
                 self._schedule(nudge, nudge.delivered_at + self.policy.reassign_after_s)
 
     def forget(self, shop: str) -> None:
@@ -344,9 +347,9 @@ class NudgeBook:
             if nudge.wake != wake:
                 continue
             nudge.wake = None
-            if nudge.state == PENDING:
+            if nudge.state == NudgeState.PENDING:
                 effects += self._consider(nudge, now, world)
-            elif nudge.state == DELIVERED:
+            elif nudge.state == NudgeState.DELIVERED:
                 effects += self._maybe_reassign(nudge, now, world)
         return effects
 
@@ -387,7 +390,7 @@ class NudgeBook:
         """Deliver what waited for any agent of the shop to come online."""
         effects: list[Effect] = []
         for nudge in self._unassigned.pop(shop, {}).values():
-            if nudge.state == PENDING and nudge.wake is None and not nudge.waiting:
+            if nudge.state == NudgeState.PENDING and nudge.wake is None and not nudge.waiting:
                 effects += self._consider(nudge, now, world)
         return effects
 
@@ -397,7 +400,7 @@ class NudgeBook:
         self, shop: str, agent: str, nudge_key: str, action: str, snooze_s: float | None, now: float
     ) -> SaveNudges:
         nudge = self.nudges.get((shop, nudge_key))
-        if nudge is None or nudge.state != DELIVERED:
+        if nudge is None or nudge.state != NudgeState.DELIVERED:
             raise NotFound(f"no nudge waiting for an answer: {nudge_key!r}")
         if action == NudgeAction.SNOOZED:
             if snooze_s is None or not 0 < snooze_s <= MAX_SNOOZE_S:
@@ -408,7 +411,7 @@ class NudgeBook:
                     snooze_s,
                 )
             self._undeliver(nudge)
-            nudge.state = PENDING
+            nudge.state = NudgeState.PENDING
             nudge.agent = agent
             nudge.due_at = self.policy.clock.next_allowed(now + snooze_s)
             self._schedule(nudge, nudge.due_at)
@@ -520,7 +523,7 @@ class NudgeBook:
 
     def _close(self, nudge: Nudge, outcome: NudgeOutcome, now: float) -> None:
         self._undeliver(nudge)
-        nudge.state = DONE
+        nudge.state = NudgeState.DONE
         nudge.outcome = outcome
         nudge.closed_at = now
         nudge.waiting = False

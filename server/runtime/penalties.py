@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from server.core.checker import Violation
 from server.core.deadlines import Clock, IdleAlert
+from server.core.nudges import OrderStatus
 from server.core.penalties import ShopBook
 from server.core.penalties.book import Change
 from server.core.tracker import Tracker
@@ -117,7 +118,9 @@ class PenaltyDesk:
 
     # --- orders -----------------------------------------------------------------------------
 
-    def order(self, shop: str, order: str, conversation: str | None, status: str, ts: float):
+    def order(
+        self, shop: str, order: str, conversation: str | None, status: OrderStatus, ts: float
+    ) -> None:
         """An order event the store committed: created starts ``order_confirm`` for the agent
         holding the buyer's conversation (none holds it: nobody to confirm it), paid starts
         ``unshipped``, shipped ends it."""
@@ -126,11 +129,11 @@ class PenaltyDesk:
         if conversation is not None:
             holder = self.pushes.conversation_holder(shop, conversation)
         changes: list[Change] = []
-        if status == "created" and conversation is not None and holder is not None:
+        if status is OrderStatus.CREATED and conversation is not None and holder is not None:
             changes = book.order_created(conversation, holder, ts)
-        elif status == "paid":
+        elif status is OrderStatus.PAID:
             changes = book.order_paid(order, holder or "", ts)
-        elif status == "shipped":
+        elif status is OrderStatus.SHIPPED:
             changes = book.order_shipped(order, ts)
         self._after(shop, changes)
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Sequence
 
 from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
-from server.core.nudgebook import DONE, Nudge
+from server.core.nudgebook import Nudge, NudgeState
 from server.core.nudges import FiredNudge, Order
 from server.core.tracker import Conversation
 from server.storage.base import WRITTEN, AuditRecord, LedgerItem, Store
@@ -129,7 +129,7 @@ class MemoryStore(Store):
         return [
             dataclasses.replace(n)
             for n in self.nudges.values()
-            if n.state != DONE and shop in (None, n.shop)
+            if n.state != NudgeState.DONE and shop in (None, n.shop)
         ]
 
     async def load_nudge_history(

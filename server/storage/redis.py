@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from server.core.deadlines import Clock
 from server.core.kpi import KpiDay
-from server.core.nudgebook import DONE, Nudge
+from server.core.nudgebook import Nudge, NudgeState
 from server.core.nudges import FiredNudge, Order, OrderStatus
 from server.core.tracker import Conversation
 from server.errors import StoreError
@@ -326,7 +326,7 @@ class RedisStore(Store):
             fired = _id(nudge.order, nudge.id)
             commands += [
                 ("HSET", NUDGES, key, orjson.dumps(replace(nudge, wake=None))),
-                ("SREM", OPEN_NUDGES, key) if nudge.state == DONE else ("SADD", OPEN_NUDGES, key),
+                ("SREM" if nudge.state == NudgeState.DONE else "SADD", OPEN_NUDGES, key),
                 ("ZREM", FIRED + nudge.shop, fired)
                 if nudge.fired_at is None
                 else ("ZADD", FIRED + nudge.shop, nudge.fired_at, fired),
@@ -340,7 +340,7 @@ class RedisStore(Store):
             (
                 "EVAL", _CLAIM_DELIVERY, 3, NUDGES, OPEN_NUDGES, FIRED + nudge.shop,
                 key, orjson.dumps(replace(nudge, wake=None)), repr(nudge.fired_at),
-                _id(nudge.order, nudge.id), int(nudge.state == DONE),
+                _id(nudge.order, nudge.id), int(nudge.state == NudgeState.DONE),
             ),
         )  # fmt: skip
         return _first_is_one(written)

@@ -42,6 +42,8 @@ log = logging.getLogger("kefu.store")
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
+
+
 class _Job(NamedTuple):
     operation: Operation
     future: asyncio.Future[Any]
@@ -126,9 +128,7 @@ _KPI_COLUMNS = (
 class SQLiteStore(Store):
     def __init__(self, path: str) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[_Job | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._identity: Identity | None = None
@@ -237,9 +237,7 @@ class SQLiteStore(Store):
             self._run_batch(db, [item for item in batch if item is not None])
         db.close()
 
-    def _run_batch(
-        self, db: sqlite3.Connection, batch: list[_Job]
-    ) -> None:
+    def _run_batch(self, db: sqlite3.Connection, batch: list[_Job]) -> None:
         assert self._loop is not None
         results: Settlements = []
         if self._failure is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.core.nudgebook import DELIVERED, DONE, Deliver, NudgeBook
+from server.core.nudgebook import Deliver, NudgeBook, NudgeState
 from server.core.nudges import NudgePolicy, OrderEvent, OrderStatus
 from server.errors import LimitExceeded
 
@@ -45,7 +45,7 @@ def test_a_due_nudge_fires_once_to_its_conversation_owner():
     assert effects[0].agent == "alice" and effects[0].due.nudge == "n-o1-1"
     assert effects[0].nudge.fired_at == NOON + 900
     assert book.advance(NOON + 901, World(["alice"])) == []
-    assert book.nudges[("s1", "n-o1-1")].state == DELIVERED
+    assert book.nudges[("s1", "n-o1-1")].state == NudgeState.DELIVERED
 
 
 def test_a_repeat_changes_nothing_and_paid_cancels():
@@ -55,7 +55,7 @@ def test_a_repeat_changes_nothing_and_paid_cancels():
     change = book.prepare(OrderEvent("s1", "o1", "tom", OrderStatus.PAID), NOON + 10)
     assert change is not None and [n.outcome for n in change.closed] == ["cancelled"]
     book.commit(change)
-    assert book.nudges[("s1", "n-o1-1")].state == DONE
+    assert book.nudges[("s1", "n-o1-1")].state == NudgeState.DONE
     assert book.advance(NOON + 900, World(["alice"])) == []
 
 
@@ -105,7 +105,7 @@ def test_an_unpaid_order_stays_until_past_its_close_and_its_nudges_are_done():
     assert book.knows("s1", "o1")  # a pending nudge keeps it
     (nudge,) = book.order_nudges("s1", "o1")
     book.agent_connected("s1", "alice", close + 601, World(["alice"]))  # expires, being past close
-    assert nudge.state == DONE
+    assert nudge.state == NudgeState.DONE
     book.advance(close + 1201, World([]))
     assert not book.knows("s1", "o1")
 
