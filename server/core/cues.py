@@ -28,10 +28,9 @@ from server.core.checker.literals import literal_factors, literal_strings
 class CueSet:
     """Families of patterns, numbered in the order given; :meth:`matched` names those found."""
 
-    __slots__ = ("_automaton", "_words", "_always", "_residual", "size")
+    __slots__ = ("_automaton", "_words", "_always", "_residual")
 
     def __init__(self, patterns: Sequence[str]) -> None:
-        self.size = len(patterns)
         # word -> (families it spells a branch of, residual regexes it gates)
         words: dict[str, tuple[list[int], list[int]]] = {}
         residual: list[tuple[int, re.Pattern[str]]] = []
