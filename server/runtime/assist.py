@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-from server import protocol
-from server.core.aftersales import Complaints, order_state
 from server.core.checker import CheckContext, Violation
-from server.core.learn import ShopLearning
-from server.core.nudgebook import NudgeBook
-from server.core.shopfacts import facts_for
-from server.core.suggest import SuggestContext
+from server.core.suggest import SuggestContext, Suggester, Suggestion
 from server.errors import CheckUnavailable
 from server.runtime.library import Library
 from server.runtime.metrics import Metrics
@@ -29,49 +23,22 @@ log = logging.getLogger("kefu.service")
 
 
 class Assist:
-    def __init__(
-        self,
-        config: Config,
-        metrics: Metrics,
-        nudges: NudgeBook,
-        complaints: Complaints,
-        clock: Callable[[], float],
-    ) -> None:
+    def __init__(self, config: Config, metrics: Metrics) -> None:
         self.config = config
         self.metrics = metrics
-        self.nudges = nudges
-        self.complaints = complaints
-        self.clock = clock
         self.library: Library | None = None
-        self.usage: dict[str, dict[str, int]] = {}
-        # each shop's examples (buyer words -> phrase), grown from used suggestions and replies
-        self.learning = ShopLearning(lambda: self.library.suggester if self.library else None)
 
-    def suggest(self, session: Peer, message: dict[str, Any], first: bool) -> list[dict[str, Any]]:
+    def matcher(self) -> Suggester | None:
+        """The current library's suggester: a reload changes which phrase a reply is nearest."""
+        return self.library.suggester if self.library else None
+
+    def suggest(self, session: Peer, text: str, context: SuggestContext) -> list[Suggestion]:
         if self.library is None:
             return []
-        shop, conversation = session.shop, message["conversation"]
-        order = self.nudges.latest_order(shop, conversation)
-        # The shop's facts (shipping time, cut-off, 包邮 …) fill the library's fact placeholders.
-        fill = facts_for(self.config.shop_facts, shop)
-        fill.update(agent=session.agent, shop=shop, buyer=message["buyer"])
-        if order is not None:
-            fill["order"] = order.order
-            if order.amount:
-                fill["amount"] = order.amount
-        context = SuggestContext(
-            platform=session.platform,
-            first_message=first,
-            order_state=order_state(self.complaints.open(shop, conversation, self.clock()), order),
-            usage=self.usage.get(shop, {}),
-            fill=fill,
-            examples=self.learning.books.get(shop),
-        )
         # A buyer line may be a pasted page (25,000 characters cost ~116 ms of the loop): the
         # suggester reads only its start (intent.MAX_CHARS), and a missed budget gives no
         # suggestions rather than a stall. Either way the line itself is taken: its clock was
         # started before this.
-        text = message["text"]
         started = time.perf_counter()
         try:
             found = self.library.suggester.suggest(text, context)
@@ -87,7 +54,7 @@ class Assist:
             )
             self.metrics.suggestions_skipped.labels("budget").inc()
             return []
-        return protocol.suggestion_items(found)
+        return found
 
     def check_context(self, shop: str, platform: str, message: dict[str, Any]) -> CheckContext:
         """What the checker is told besides the draft: the frame's flags, or the shop's settings.
@@ -120,3 +87,11 @@ class Assist:
                 f"{self.config.check_budget_ms:g} ms"
             )
         return violations
+
+    def check_sent(self, text: str, context: CheckContext) -> list[Violation]:
+        """A line as it reached the buyer, checked as ``kefu qa`` checks every line; a check
+        that cannot run (logged above) finds nothing: the wait counts all the same."""
+        try:
+            return self.check(text, context)
+        except CheckUnavailable:
+            return []

@@ -40,18 +40,17 @@ class NudgeDelivery:
         self.order_lock = asyncio.Lock()  # one order event at a time: prepare, store, commit
         self.deliveries: set[asyncio.Task[None]] = set()
 
-    def apply(self, effects: Iterable[SaveNudges | Deliver]) -> None:
-        """Store each change; push a delivery only once the store has committed it."""
-        for effect in effects:
-            if isinstance(effect, SaveNudges):
-                self._orders_changed(effect.nudges)
-                self.store.save_nudges(effect.nudges, effect.order)
-            else:
-                self._orders_changed([effect.nudge])
-                claimed = self.store.claim_delivery(effect.nudge)  # queued now, in order
-                task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
-                self.deliveries.add(task)
-                task.add_done_callback(self.deliveries.discard)
+    def apply(self, effect: SaveNudges | Deliver) -> None:
+        """Store a change; push a delivery only once the store has committed it."""
+        if isinstance(effect, SaveNudges):
+            self._orders_changed(effect.nudges)
+            self.store.save_nudges(effect.nudges, effect.order)
+        else:
+            self._orders_changed([effect.nudge])
+            claimed = self.store.claim_delivery(effect.nudge)  # queued now, in order
+            task = asyncio.get_running_loop().create_task(self._deliver(claimed, effect))
+            self.deliveries.add(task)
+            task.add_done_callback(self.deliveries.discard)
 
     async def take_order(self, event: OrderEvent) -> bool:
         """Apply an order event durably; returns whether it changed anything."""

@@ -5,9 +5,10 @@ marked as they happen and written behind with the clock state (``WriteBehind.als
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from server.core.penalties import ShopBook
+from server.core.penalties.desk import previous_month
 from server.storage import LedgerItem, Store
 
 
@@ -19,7 +20,7 @@ class PenaltySaves:
         self._clocks_dirty: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
 
     def mark(
-        self, shop: str, items: set[tuple[str, str, str]], clocks: set[tuple[str, str]]
+        self, shop: str, items: Set[tuple[str, str, str]], clocks: Set[tuple[str, str]]
     ) -> None:
         """Ledger items (month, agent, rule) and deadline clocks (kind, key) changed."""
         if items:
@@ -55,8 +56,3 @@ class PenaltySaves:
         for clock_shop, clock in await self.store.load_deadlines(shop):
             book(clock_shop).clocks.restore(clock)
 
-
-def previous_month(month: str) -> str:
-    """ "2026-01" -> "2025-12"."""
-    year, number = int(month[:4]), int(month[5:])
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"

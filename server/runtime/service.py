@@ -14,27 +14,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server import protocol
-from server.core.aftersales import Complaints
+from server.core.floor import Effect, Floor, Overridden, Suggested
+from server.core.handover import HandedOver
 from server.core.learn import load_books
-from server.core.nudgebook import Nudge, NudgeBook
+from server.core.nudgebook import Deliver, Nudge, NudgeBook, SaveNudges
 from server.core.nudges import OrderEvent
-from server.core.overrides import Overrides
+from server.core.penalties.desk import DeadlineChanged, Desk, IdleChanged, LedgerChanged
 from server.core.tracker import (
-    Abandoned,
     Conversation,
-    Effect,
     KpiChanged,
     Limits,
+    SaveConversation,
+    SaveKpi,
     TimerChanged,
     Tracker,
 )
-from server.core.world import ShopWorld
 from server.errors import KefuError
 from server.runtime.adapters import AdapterSet, HealthBook
 from server.runtime.assist import Assist
 from server.runtime.audit import AuditTrail
 from server.runtime.delivery import NudgeDelivery
-from server.runtime.handover import HandoverNotes
 from server.runtime.library import Library
 from server.runtime.sessions import Sessions
 from server.runtime.writebehind import WriteBehind
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
     from server.runtime.cluster import Cluster
 from server.runtime.metrics import Metrics
 from server.runtime.penalties import PenaltyDesk
-from server.runtime.registry import Registry
+from server.runtime.registry import Peer, Registry
 from server.runtime.scheduler import Scheduler
 from server.runtime.shopview import ShopView
 from server.settings import Config
@@ -82,24 +81,48 @@ class Service:
             config.order_idle_s,
             config.max_orders_per_shop,
         )
-        self.scheduler = Scheduler(self._next_wake, self._on_time, clock)
-        self.complaints = Complaints()
-        self.overrides = Overrides()  # the last flagged final check per agent and conversation
-        self.world = ShopWorld(self.tracker, self.complaints, self.registry.online_agents, clock)
-        self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
-        self.writes = WriteBehind(store, clock, self.sweep)
-        self.audit = AuditTrail(store, clock, self.notify)
-        self.assist = Assist(config, metrics, self.nudges, self.complaints, clock)
-        self.penalties = PenaltyDesk(
-            config, self.tracker, self.registry, self.assist, store, clock, self.notify
+        self.assist = Assist(config, metrics)
+        desk = Desk(
+            config.penalties,
+            config.deadlines,
+            config.timezone,
+            config.idle_alert_s,
+            self.tracker,
+            clock,
         )
+        self.floor = Floor(
+            self.tracker,
+            self.nudges,
+            desk,
+            config.shop_facts,
+            self.assist.matcher,
+            self.registry.online_agents,
+            clock,
+        )
+        self.scheduler = Scheduler(self.floor.next_wake, self._on_time, clock)
+        self.delivery = NudgeDelivery(self.nudges, store, self.registry, clock, self._order_changed)
+        self.writes = WriteBehind(store, clock, self.floor.sweep)
+        self.audit = AuditTrail(store, clock, self.notify)
+        self.penalties = PenaltyDesk(config, desk, self.registry, store, self.notify)
         self.writes.also.append(self.penalties.flush)
-        self.handover = HandoverNotes(self.tracker, self.nudges, self.penalties, self.registry)
         self.adapter_health = HealthBook(metrics)
         self.view = ShopView(
-            config, self.tracker, self.nudges, self.penalties, store, self._owns, clock,
+            config, self.floor, self.penalties, store, self._owns, clock,
             self.registry.online_agents, self.adapter_health.broken,
         )  # fmt: skip
+        # Each effect the core returns, rendered and sent, saved, or handed on (apply).
+        self._effects: dict[type, Callable[[Any], None]] = {
+            TimerChanged: self._timer,
+            KpiChanged: self._kpi,
+            SaveConversation: self._save,
+            SaveKpi: self._save,
+            SaveNudges: self.delivery.apply,
+            Deliver: self.delivery.apply,
+            DeadlineChanged: self.penalties.apply,
+            LedgerChanged: self.penalties.apply,
+            IdleChanged: self.penalties.apply,
+            HandedOver: self._handed_over,
+        }
         self.library_error: KefuError | None = None  # the last failed reload, if not fixed since
         self.observers: list[Observer] = []
         self.adapters: AdapterSet | None = None  # the page adapters served to extensions
@@ -112,8 +135,8 @@ class Service:
 
     async def start(self, cluster: Cluster | None = None) -> None:
         """Load what the store keeps; in a cluster, only shops this process comes to own."""
-        self.assist.usage = await self.store.load_usage()
-        self.assist.learning.books.update(load_books(Path(self.config.phrases) / "learned"))
+        self.floor.usage = await self.store.load_usage()
+        self.floor.learning.books.update(load_books(Path(self.config.phrases) / "learned"))
         if cluster is None:
             conversations, nudges = await self._load(None)
         else:
@@ -145,9 +168,7 @@ class Service:
     def forget(self, shop: str) -> None:
         """Hand a shop back (cluster: the lease was lost); its connections must reconnect."""
         self.flush()
-        self.tracker.forget(shop)
-        self.nudges.forget(shop)
-        self.penalties.forget(shop)
+        self.floor.forget(shop)
         for peer in self.registry.forget_shop(shop):
             peer.drop(protocol.CloseCode.MOVED, "shop moved to another process; reconnect")
 
@@ -166,31 +187,48 @@ class Service:
         for observer in self.observers:
             observer(event, payload)
 
-    def apply(self, effects: Iterable[Effect]) -> None:
+    def apply(
+        self, effects: Iterable[Effect], session: Peer | None = None, ref: Any = None
+    ) -> None:
+        """Each effect in order: rendered here, at send time (the core hands back values,
+        protocol.py the frames), sent, saved or handed on. ``session``: the one whose frame
+        caused them (suggestions answer it, ``ref`` its frame's id; an override is its agent's)."""
+        handlers = self._effects
         for effect in effects:
-            self.notify("effect", effect)
-            # Rendered here, at send time: the core hands back values, protocol.py the frames.
-            if isinstance(effect, TimerChanged):
-                self.registry.push(effect.shop, effect.agent, protocol.timer(effect))
-            elif isinstance(effect, KpiChanged):
-                kpi = effect.kpi
-                self.registry.push(kpi.shop, kpi.agent, protocol.kpi(kpi, effect.target_rate))
-            elif isinstance(effect, Abandoned):
-                self.penalties.abandoned(
-                    effect.shop, effect.agent, effect.round_started_at, effect.at
+            handler = handlers.get(type(effect))
+            if handler is not None:
+                handler(effect)
+            elif isinstance(effect, Suggested):
+                assert session is not None, "suggestions answer a session"
+                items = protocol.suggestion_items(effect.found)
+                self.registry.reply(session, protocol.suggestions(effect.conversation, ref, items))
+            elif isinstance(effect, Overridden):
+                assert session is not None, "an override is a session's line"
+                self.audit.record(
+                    session, "override", effect.conversation, effect.draft, effect.violations
                 )
-            else:
-                self.writes.take(effect)
+
+    def _timer(self, effect: TimerChanged) -> None:
+        self.notify("effect", effect)
+        self.registry.push(effect.shop, effect.agent, protocol.timer(effect))
+
+    def _kpi(self, effect: KpiChanged) -> None:
+        self.notify("effect", effect)
+        kpi = effect.kpi
+        self.registry.push(kpi.shop, kpi.agent, protocol.kpi(kpi, effect.target_rate))
+
+    def _save(self, effect: SaveConversation | SaveKpi) -> None:
+        self.notify("effect", effect)
+        self.writes.take(effect)
+
+    def _handed_over(self, effect: HandedOver) -> None:
+        frame = protocol.handover(
+            effect.conversation, effect.buyer, effect.from_agent, effect.note, effect.pending
+        )
+        self.registry.push(effect.shop, effect.agent, frame)
 
     def flush(self) -> None:
         self.writes.flush()
-
-    def sweep(self, now: float) -> None:
-        """Forget complaints, flagged drafts and KPI days too old to matter (no map only grows)."""
-        self.complaints.sweep(now)
-        self.overrides.sweep(now)
-        self.tracker.forget_days_before(self.tracker.days.date_of(now - 86400.0))
-        self.penalties.sweep(now)
 
     def _owns(self, shop: str) -> bool:
         return self.cluster is None or self.cluster.owns(shop)
@@ -198,16 +236,10 @@ class Service:
     def _order_changed(self, shop: str, order: str) -> None:
         self.notify("order", (shop, order))
 
-    def _next_wake(self) -> float | None:
-        wakes = (self.tracker.next_wake(), self.nudges.next_wake(), self.penalties.next_wake())
-        return min((w for w in wakes if w is not None), default=None)
-
     def _on_time(self, now: float) -> None:
         if self.cluster is not None:
             self.cluster.check_acting()  # a paused owner hands its shops back before firing
-        self.apply(self.tracker.advance(now))
-        self.delivery.apply(self.nudges.advance(now, self.world))
-        self.penalties.advance(now)
+        self.apply(self.floor.advance(now))
 
     # --- orders ------------------------------------------------------------------------------
 
@@ -225,7 +257,7 @@ class Service:
         changed = await self.delivery.take_order(event)
         if changed:
             ts = event.ts if event.ts is not None else self.clock()
-            self.penalties.order(event.shop, event.order, event.conversation, event.status, ts)
+            self.apply(self.floor.order_taken(event, ts))
             self.scheduler.poke()
         return changed
 

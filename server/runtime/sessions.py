@@ -2,20 +2,23 @@
 
 Handlers get an authenticated :class:`Peer` and a validated message dict. Everything they read or
 write is keyed by the session's shop, which comes from the token and never from the frame, so an
-agent cannot reach another shop's data. The parts they hand work to belong to the
-:class:`~server.runtime.service.Service`: :mod:`~server.runtime.assist` (suggestions, checks),
+agent cannot reach another shop's data. A chat line is one call into the core
+(:class:`~server.core.floor.Floor`), whose effects the service renders and sends
+(``Service.apply``); the other parts belong to the :class:`~server.runtime.service.Service`:
+:mod:`~server.runtime.assist` (the suggester and the checker within their budgets),
 :mod:`~server.runtime.delivery` (orders and nudges, durable first),
-:mod:`~server.runtime.writebehind` (clock state), :mod:`~server.runtime.audit`,
-:mod:`~server.runtime.penalties` and the read-only :mod:`~server.runtime.shopview`.
+:mod:`~server.runtime.writebehind` (clock state), :mod:`~server.runtime.audit` and the read-only
+:mod:`~server.runtime.shopview`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from server import protocol
-from server.core.checker import Violation
+from server.core.floor import Line
 from server.core.linetime import history_hold, line_time
 from server.core.nudges import OrderEvent, OrderStatus
 from server.errors import BadField, KefuError, ProtocolError
@@ -33,15 +36,10 @@ class Sessions:
     def __init__(self, service: Service) -> None:
         self.service = service  # for what changes while it runs: the adapters, orders' owner
         self.config, self.clock, self.metrics = service.config, service.clock, service.metrics
-        self.store, self.registry, self.tracker = service.store, service.registry, service.tracker
-        self.nudges, self.delivery, self.world = service.nudges, service.delivery, service.world
-        self.assist, self.complaints, self.overrides = (
-            service.assist, service.complaints, service.overrides
-        )  # fmt: skip
-        self.penalties, self.handover, self.audit = (
-            service.penalties, service.handover, service.audit
-        )  # fmt: skip
+        self.store, self.registry, self.floor = service.store, service.registry, service.floor
+        self.tracker, self.delivery, self.assist = service.tracker, service.delivery, service.assist
         self.view, self.writes, self.scheduler = service.view, service.writes, service.scheduler
+        self.audit = service.audit
         self.adapter_health, self.apply = service.adapter_health, service.apply
         self.handlers: dict[str, Handler] = {
             "message": self.on_message,
@@ -79,10 +77,7 @@ class Sessions:
         kpi = self.tracker.kpi_today(session.shop, session.agent, self.clock())
         # issue 3: a kpi on hello
         self.registry.reply(session, protocol.kpi(kpi, self.config.target_rate))
-        now = self.clock()
-        connected = self.nudges.agent_connected(session.shop, session.agent, now, self.world)
-        self.delivery.apply(connected)
-        self.penalties.online(session.shop, session.agent, now)
+        self.apply(self.floor.agent_online(session.shop, session.agent, self.clock()))
         self.scheduler.poke()
 
     async def on_state(self, session: Peer, message: dict[str, Any]) -> None:
@@ -105,12 +100,12 @@ class Sessions:
         self.adapter_health.forget(session.id)
         channel = self.registry.channels.get((session.shop, session.agent))
         if channel is None or not channel.sessions:
-            self.penalties.offline(session.shop, session.agent, self.clock())
+            self.apply(self.floor.agent_offline(session.shop, session.agent, self.clock()))
 
     async def handle(self, session: Peer, message: dict[str, Any]) -> None:
         await self.handlers[message["type"]](session, message)
         if message["type"] in ACTIVITY:
-            self.penalties.active(session.shop, session.agent, self.clock())
+            self.apply(self.floor.agent_active(session.shop, session.agent, self.clock()))
 
     async def receive(self, session: Peer, frame: str | bytes) -> str:
         """Decode and handle one client frame; a bad one gets an error frame. Returns its type."""
@@ -146,43 +141,25 @@ class Sessions:
     async def on_message(self, session: Peer, message: dict[str, Any]) -> None:
         known = await self._known(session.shop, message["conversation"])
         ts = self._line_time(message)
-        conv = self.tracker.conversations.find(session.shop, message["conversation"])
-        moved_from = conv.agent if conv is not None and conv.agent != session.agent else None
-        args = (
+        line = Line(
             session.shop,
             message["conversation"],
             message["buyer"],
             session.platform,
             session.agent,
             ts,
+            message["text"],
         )
         if message["from"] == "buyer":
-            first = not known
-            not_before = history_hold(ts, self.clock())
-            self.apply(self.tracker.buyer_message(*args, not_before))
-            self.penalties.buyer_line(
-                session.shop, message["conversation"], session.agent, message["text"], ts
-            )
-            self.handover.buyer_line(session.shop, message["conversation"], message["text"])
-            self.complaints.buyer_line(session.shop, message["conversation"], message["text"], ts)
-            self.assist.learning.buyer_line(session.shop, message["conversation"], message["text"])
-            items = self.assist.suggest(session, message, first)
-            frame = protocol.suggestions(message["conversation"], message.get("id"), items)
-            self.registry.reply(session, frame)
+            hold = history_hold(ts, self.clock())
+            suggest = partial(self.assist.suggest, session)
+            effects = self.floor.buyer_line(line, not known, hold, suggest)
+            self.apply(effects, session, message.get("id"))
         else:
-            started = conv.round_started_at if conv is not None else None  # the round it ends
-            self.apply(
-                self.tracker.agent_message(*args, message["text"], bool(message.get("auto")))
-            )
-            if not message.get("auto"):
-                self.nudges.conversation_answered(session.shop, message["conversation"], ts)
-                overridden = self._record_override(session, message, ts)
-                self.penalties.agent_line(session, message, ts, started, overridden)
-                learning = self.assist.learning
-                learning.agent_reply(session.shop, message["conversation"], message["text"])
+            context = self.assist.check_context(session.shop, session.platform, message)
+            check = partial(self.assist.check_sent, context=context)
+            self.apply(self.floor.agent_line(line, bool(message.get("auto")), check), session)
             self._ack(session, message)
-        if moved_from is not None:
-            self.handover.moved(session.shop, message["conversation"], moved_from, ts)
         self.scheduler.poke()
 
     def order_event(self, shop: str, message: dict[str, Any]) -> OrderEvent:
@@ -211,20 +188,9 @@ class Sessions:
         violations = self.assist.check(text, context)
         if message.get("final") and violations:
             self.audit.record(session, "check", message.get("conversation"), text, violations)
-            key = (session.shop, session.agent, message.get("conversation") or "")
-            self.overrides.flag(key, self.clock(), text, violations)
+            conversation = message.get("conversation") or ""
+            self.floor.flagged(session.shop, session.agent, conversation, text, violations)
         self.registry.reply(session, protocol.check_result(message.get("id"), violations))
-
-    def _record_override(
-        self, session: Peer, message: dict[str, Any], ts: float
-    ) -> list[Violation] | None:
-        """Audit a line equal to a flagged draft sent soon after; its violations, or None."""
-        key = (session.shop, session.agent, message["conversation"])
-        overridden = self.overrides.sent(key, message["text"], ts)
-        if overridden is not None:
-            draft = message["text"].strip()
-            self.audit.record(session, "override", message["conversation"], draft, overridden)
-        return overridden
 
     async def on_get_adapters(self, session: Peer, message: dict[str, Any]) -> None:
         frame = self.service.adapters.frame() if self.service.adapters else protocol.adapters(None)
@@ -242,9 +208,7 @@ class Sessions:
         self._ack(session, message)
 
     async def on_suggestion_used(self, session: Peer, message: dict[str, Any]) -> None:
-        counts = self.assist.usage.setdefault(session.shop, {})
-        counts[message["phrase"]] = counts.get(message["phrase"], 0) + 1
-        self.assist.learning.phrase_used(session.shop, message["conversation"], message["phrase"])
+        self.floor.phrase_used(session.shop, message["conversation"], message["phrase"])
         await self.store.add_usage(session.shop, message["phrase"])
         self._ack(session, message)
 

@@ -11,13 +11,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server import protocol
+from server.core.floor import Floor
 from server.core.kpi import KpiDay
-from server.core.nudgebook import Nudge, NudgeBook
+from server.core.nudgebook import Nudge
 from server.core.nudges import Order, OrderStatus, daily_outcomes
 from server.core.penalties import Ledger
-from server.core.tracker import Tracker
+from server.core.penalties.desk import previous_month
 from server.runtime.penalties import PenaltyDesk
-from server.runtime.penaltysaves import previous_month
 from server.runtime.registry import Peer
 from server.settings import Config
 from server.storage import AuditRecord, Store
@@ -27,8 +27,7 @@ class ShopView:
     def __init__(
         self,
         config: Config,
-        tracker: Tracker,
-        nudges: NudgeBook,
+        floor: Floor,
         penalties: PenaltyDesk,
         store: Store,
         owns: Callable[[str], bool],
@@ -37,9 +36,8 @@ class ShopView:
         broken: Callable[[str], list[dict[str, Any]]],
     ) -> None:
         self.config = config
-        self.tracker = tracker
-        self.nudges = nudges
-        self.penalties = penalties
+        self.tracker, self.nudges, self.desk = floor.tracker, floor.nudges, floor.desk
+        self.penalties = penalties  # the deadline and ledger rows as the panels show them
         self.store = store
         self.owns = owns  # whether this process holds the shop's live state (always, alone)
         self.clock = clock
@@ -63,7 +61,7 @@ class ShopView:
         chosen = [conv for *_, conv in heapq.nsmallest(page + 1, keyed)]
         last = chosen[page - 1] if len(chosen) > page else None
         nudges = self.nudges.delivered_to(session.shop, session.agent)
-        month = self.penalties.month_of(now)
+        month = self.desk.month_of(now)
         return protocol.state(
             conversations=[
                 tracker.timer(conv, tracker.level_of(conv), now) for conv in chosen[:page]
@@ -106,9 +104,9 @@ class ShopView:
     async def penalties_report(self, shop: str, month: str, agent: str | None) -> dict[str, Any]:
         """A month of the shop's ledger (``GET /api/penalties``): live for this month and the
         last when this process owns the shop, else as the store has it."""
-        kept = previous_month(self.penalties.month_of(self.clock()))
+        kept = previous_month(self.desk.month_of(self.clock()))
         if self.owns(shop) and month >= kept:
-            return self.penalties.book(shop).ledger.report(month, agent)
+            return self.desk.book(shop).ledger.report(month, agent)
         ledger = Ledger(self.config.penalties, self.config.timezone)
         for item in await self.store.load_ledger(shop, month):
             ledger.restore(month, item.agent, item.rule, item.count, item.yuan, item.points)
@@ -116,14 +114,14 @@ class ShopView:
 
     def penalties_now(self, shop: str) -> dict[str, Any]:
         """This month's ledger of a shop this process owns, for the dashboard."""
-        month = self.penalties.month_of(self.clock())
-        return self.penalties.book(shop).ledger.report(month)
+        month = self.desk.month_of(self.clock())
+        return self.desk.book(shop).ledger.report(month)
 
     def idle_alerts(self, shop: str) -> list[dict[str, Any]]:
         """Agents idle right now (空挂): online, buyers waiting, no activity since ``since``."""
         return [
             {"agent": agent, "since": alert.since, "at": alert.at, "waiting": alert.waiting}
-            for (alert_shop, agent), alert in sorted(self.penalties.alerts.items())
+            for (alert_shop, agent), alert in sorted(self.desk.alerts.items())
             if alert_shop == shop
         ]
 
@@ -139,7 +137,7 @@ class ShopView:
 
     def this_month(self) -> str:
         """The current month of the ledger (``YYYY-MM``, ``KEFU_TIMEZONE``)."""
-        return self.penalties.month_of(self.clock())
+        return self.desk.month_of(self.clock())
 
     async def audit_of_days(self, shop: str, first: dt.date, last: dt.date) -> list[AuditRecord]:
         """The shop's audit records from the start of local date ``first`` to the end of

@@ -266,7 +266,7 @@ async def test_a_past_kpi_day_leaves_memory_and_the_api_reads_it_from_the_store(
         date = alice.kpi["date"]  # today's, sent on hello
         clock.jump(2 * 86400)
         server.service.flush()
-        server.service.sweep(clock())
+        server.service.floor.sweep(clock())
         assert [key for key in server.service.tracker.kpis if key[2] == date] == []
         headers = {"Authorization": "Bearer tok-a1"}
         async with (

@@ -12,8 +12,9 @@ import orjson
 
 from server.core.deadlines import Clock
 from server.core.penalties import DEFAULT_RULES, ShopBook
+from server.core.penalties.desk import previous_month
 from server.qa.lines import read_jsonl, zone
-from server.runtime.penaltysaves import PenaltySaves, previous_month
+from server.runtime.penaltysaves import PenaltySaves
 from server.settings import Token
 from server.storage import LedgerItem
 from tests.helpers import (
@@ -97,7 +98,7 @@ async def test_the_live_ledger_equals_kefu_qa_for_the_same_lines():
 async def test_an_agent_reads_only_its_own_row_and_a_bad_month_is_a_typed_error():
     clock = FakeClock()
     async with running_server(make_config(tokens=TOKENS), clock) as server:
-        month = server.service.penalties.month_of(clock.now)
+        month = server.service.floor.desk.month_of(clock.now)
         status, body = await api(server, "/api/penalties", {"Authorization": "Bearer tok-bob"})
         assert status == 200
         assert body["month"] == month and body["agents"] == []

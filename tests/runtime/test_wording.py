@@ -142,11 +142,11 @@ async def test_old_flagged_drafts_are_forgotten(server):
         }
         await c.request(check)
     service = server.service
-    checked_at = next(iter(service.overrides.flagged.values()))[0]
-    service.sweep(checked_at + 300)
-    assert len(service.overrides.flagged) == 1  # still inside the override window
-    service.sweep(checked_at + 301)
-    assert service.overrides.flagged == {}
+    checked_at = next(iter(service.floor.overrides.flagged.values()))[0]
+    service.floor.sweep(checked_at + 300)
+    assert len(service.floor.overrides.flagged) == 1  # still inside the override window
+    service.floor.sweep(checked_at + 301)
+    assert service.floor.overrides.flagged == {}
 
 
 def _rules_of(answer: dict) -> list[str]:
