@@ -193,9 +193,7 @@ class Floor:
 
     def order_taken(self, event: OrderEvent, ts: float) -> list[Effect]:
         """An order event the store committed (its nudges were planned with it)."""
-        return list(
-            self.desk.order(event.shop, event.order, event.conversation, event.status, ts)
-        )
+        return list(self.desk.order(event.shop, event.order, event.conversation, event.status, ts))
 
     def agent_online(self, shop: str, agent: str, now: float) -> list[Effect]:
         """A session of ``agent`` attached: nudges waiting for an agent of the shop go to it."""
@@ -211,8 +209,12 @@ class Floor:
     # --- time -------------------------------------------------------------------------------
 
     def next_wake(self) -> float | None:
-        wakes = (self.tracker.next_wake(), self.nudges.next_wake(), self.desk.next_wake())
-        return min((w for w in wakes if w is not None), default=None)
+        """The earliest time :meth:`advance` has work (asked after every line: no generator)."""
+        best = self.tracker.next_wake()
+        for wake in (self.nudges.next_wake(), self.desk.next_wake()):
+            if wake is not None and (best is None or wake < best):
+                best = wake
+        return best
 
     def advance(self, now: float) -> list[Effect]:
         """Everything due by ``now``: clock thresholds, nudges, deadlines, idle alerts."""

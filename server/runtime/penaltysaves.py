@@ -55,4 +55,3 @@ class PenaltySaves:
                 ledger.restore(month, item.agent, item.rule, item.count, item.yuan, item.points)
         for clock_shop, clock in await self.store.load_deadlines(shop):
             book(clock_shop).clocks.restore(clock)
-

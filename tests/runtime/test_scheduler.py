@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
-from server.runtime.scheduler import Scheduler
+from server.runtime.scheduler import TICK_S, Scheduler
 from tests.helpers import FakeClock
 
 
@@ -55,4 +57,36 @@ async def test_an_earlier_deadline_rearms():
     scheduler.poke()
     await settle()
     assert core.fired == [clock.now]
+    scheduler.stop()
+
+
+class ManyDeadlines:
+    """A core with several deadlines; ``done`` is set once none is left."""
+
+    def __init__(self, *at: float) -> None:
+        self.left = sorted(at)
+        self.fired: list[tuple[float, int]] = []  # (now, deadlines it was past)
+        self.done = asyncio.Event()
+
+    def next_wake(self) -> float | None:
+        return self.left[0] if self.left else None
+
+    def fire(self, now: float) -> None:
+        due = [at for at in self.left if at <= now]
+        self.fired.append((now, len(due)))
+        self.left = self.left[len(due) :]
+        if not self.left:
+            self.done.set()
+
+
+async def test_deadlines_within_one_tick_share_one_wake_up_at_its_end():
+    # The real clock: this is about the loop's timer. Both deadlines fall in the tick that
+    # starts a whole tick from now, so neither is due when armed.
+    tick = math.ceil(time.time() / TICK_S) * TICK_S + TICK_S
+    core = ManyDeadlines(tick + 0.001, tick + TICK_S * 0.6)
+    scheduler = Scheduler(core.next_wake, core.fire, time.time)
+    scheduler.poke()
+    await asyncio.wait_for(core.done.wait(), timeout=5)
+    [(now, due)] = core.fired
+    assert due == 2 and now >= tick + TICK_S * 0.6
     scheduler.stop()
