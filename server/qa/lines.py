@@ -131,17 +131,22 @@ def chat_line(file: str, number: int, record: Mapping[str, Any], tz: ZoneInfo) -
         conversation = _name(record, "conversation")
     if not conversation:
         raise BadLine("missing field: 'conversation'")
+    # The optional fields are most often absent (None): no call to validate them then.
     agent, buyer, auto = get("agent"), get("buyer"), get("auto")
+    if agent is not None and type(agent) is not str:
+        agent = _name(record, "agent")
+    if buyer is not None and type(buyer) is not str:
+        buyer = _name(record, "buyer")
     return ChatLine(
         file,
         number,
         conversation,
         sender,
-        (agent if type(agent) is str else _name(record, "agent")) or None,
-        (buyer if type(buyer) is str else _name(record, "buyer")) or None,
+        agent or None,
+        buyer or None,
         text,
         parse_ts(ts, tz),
-        auto if type(auto) is bool else _flag(auto),
+        auto if type(auto) is bool else auto is not None and _flag(auto),
     )
 
 
