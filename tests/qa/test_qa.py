@@ -16,6 +16,7 @@ JD (tests/data/qa/jd.jsonl): target 30 s, overdue 180 s, counted 09:00-23:00 loc
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ from server.errors import BadValue
 from server.qa import parse_csv_map, run_qa
 from server.qa.labels import CATEGORY_LABELS
 from server.qa.lines import parse_ts, zone
-from server.qa.report import histogram, percentile
+from server.qa.report import HISTOGRAM_BOUNDS, histogram, percentile
 from server.settings import DEFAULT_TIMERS
 
 ROOT = Path(__file__).parents[2]
@@ -203,6 +204,28 @@ def test_percentiles_are_nearest_rank_and_the_histogram_includes_its_bounds():
     assert percentile([], 50) is None
     assert [percentile([1.0, 2.0, 3.0, 4.0], p) for p in (25, 50, 90, 100)] == [1.0, 2.0, 4.0, 4.0]
     assert [count for _, count in histogram([10.0, 10.5, 900.0, 901.0])] == [1, 1, 0, 0, 0, 1, 1]
+
+
+def test_the_histogram_puts_each_time_in_the_first_bucket_that_holds_it():
+    rng = random.Random(17)
+    times = [
+        0.0,
+        0,
+        10,
+        30.0,
+        60,
+        180.0,
+        300,
+        900,
+        1e9,
+        *(rng.uniform(0, 1200) for _ in range(500)),
+    ]
+    rng.shuffle(times)
+    expected = [0] * (len(HISTOGRAM_BOUNDS) + 1)
+    for value in times:
+        expected[next((i for i, b in enumerate(HISTOGRAM_BOUNDS) if value <= b), -1)] += 1
+    assert histogram(times) == list(zip((*HISTOGRAM_BOUNDS, None), expected, strict=True))
+    assert histogram([]) == [(bound, 0) for bound in (*HISTOGRAM_BOUNDS, None)]
 
 
 def test_every_category_has_a_chinese_label():
