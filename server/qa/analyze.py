@@ -78,17 +78,24 @@ def analyze(
     buyer_message, agent_message = tracker.buyer_message, tracker.agent_message
     check, coaching_notes, in_window = rules.check, polite.notes, days.in_window
     nextafter, minus_inf = math.nextafter, -math.inf
+    # The book's next wake-up, as its next_wake says: most lines have no deadline running, so
+    # its advance (a call and two lists) is called only once one is due. A line that started
+    # or ended a clock asks again; one ended early leaves a wake-up that finds nothing.
+    book_wake: float | None = None
     for line in chat:
         ts, conversation = line.ts, line.conversation
         before = nextafter(ts, minus_inf)
         advance(before)
-        advance_book(before, holder)
+        if book_wake is not None and book_wake <= before:
+            advance_book(before, holder)
+            book_wake = book.next_wake()
         conv = find(SHOP, conversation)
         buyer = line.buyer or conversation
         if line.sender == "buyer":
             agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)
             buyer_message(SHOP, conversation, buyer, platform, agent, ts)
-            book.buyer_line(conversation, agent, line.text, ts)
+            if book.buyer_line(conversation, agent, line.text, ts):
+                book_wake = book.next_wake()
             continue
         agent = line.agent or UNKNOWN_AGENT
         started = conv.round_started_at if conv is not None else None
@@ -104,7 +111,7 @@ def analyze(
         violations = check(text, context)
         if violations:
             _flag(agent_stats, line, violations)
-        book.agent_line(
+        if book.agent_line(
             conversation,
             agent,
             text,
@@ -112,7 +119,8 @@ def analyze(
             platform=platform,
             round_started_at=started,
             violations=tuple([(v.rule, v.category) for v in violations]) if violations else (),
-        )
+        ):
+            book_wake = book.next_wake()
         notes = coaching_notes(text, conversation not in replied)
         if notes:
             _note(agent_stats, line, notes)
