@@ -303,7 +303,8 @@ class Tracker:
             known is None or known.round_started_at is None or known.agent != agent
         ):
             self._check_waiting(shop, agent, limits.waiting_per_agent)
-        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts, known)
+        effects: list[Effect] = []
+        conv = self._own(shop, conversation, buyer, platform, agent, ts, known, effects)
         if conv.asked_at is not None:
             conv.asked_at = None
             self._schedule(conv, None)
@@ -323,7 +324,8 @@ class Tracker:
         auto: bool = False,
     ) -> list[Effect]:
         known = self.conversations.find(shop, conversation)
-        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts, known)
+        effects: list[Effect] = []
+        conv = self._own(shop, conversation, buyer, platform, agent, ts, known, effects)
         if auto:
             self._linger(conv, ts)
             return effects
@@ -461,17 +463,17 @@ class Tracker:
         agent: str,
         now: float,
         conv: Conversation | None,
-    ) -> tuple[Conversation, list[Effect]]:
+        effects: list[Effect],
+    ) -> Conversation:
         """The conversation the caller found (``conv``), or a new one if none; a line reported
         by another agent hands it over."""
-        effects: list[Effect] = []
         if conv is None:
             self._check_shop(shop)
             conv = Conversation(shop, conversation, buyer, platform, agent)
             self.conversations.add(conv)
         elif conv.agent != agent:
             self._hand_over(conv, agent, now, effects)
-        return conv, effects
+        return conv
 
     def _hand_over(self, conv: Conversation, agent: str, now: float, effects: list[Effect]) -> None:
         old = conv.agent
