@@ -16,6 +16,7 @@ JD (tests/data/qa/jd.jsonl): target 30 s, overdue 180 s, counted 09:00-23:00 loc
 
 from __future__ import annotations
 
+import gc
 import random
 import subprocess
 import sys
@@ -268,3 +269,15 @@ def test_cli_refuses_a_missing_file_and_a_bad_timezone():
     assert (result.returncode, result.stderr) == (2, "kefu: cannot read export: 'nowhere.jsonl'\n")
     result = kefu_qa("tests/data/qa/jd.jsonl", "--timezone", "Mars/Olympus")
     assert (result.returncode, result.stderr) == (2, "kefu: unknown timezone: 'Mars/Olympus'\n")
+
+
+def test_the_collector_is_on_again_after_a_report_and_stays_off_if_it_was():
+    assert gc.isenabled()
+    report(JD, platform="jd")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        report(JD, platform="jd")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
