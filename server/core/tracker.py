@@ -92,7 +92,7 @@ class Wake(float):
     conv: Conversation
 
     def __new__(cls, deadline: float, conv: Conversation) -> Wake:
-        wake = super().__new__(cls, deadline)
+        wake = float.__new__(cls, deadline)
         wake.conv = conv
         return wake
 
@@ -273,6 +273,11 @@ class Tracker:
         self._waiting: dict[str, dict[str, Rounds]] = {}
         self._heap: list[Wake] = []
         self._thresholds = {p: _thresholds(t, live) for p, t in self.timers.items()}
+        # The stage an open round is past once its overdue threshold fired, per platform.
+        self._overdue_stage = {
+            p: next(i for i, (_, k) in enumerate(t) if k is TimerLevel.OVERDUE)
+            for p, t in self._thresholds.items()
+        }
 
     # --- events -----------------------------------------------------------------------------
 
@@ -293,9 +298,13 @@ class Tracker:
         Raises :class:`LimitExceeded` (and changes nothing) when the line would open a round
         beyond the agent's cap, or a conversation beyond the shop's."""
         known = self.conversations.find(shop, conversation)
-        if known is None or known.round_started_at is None or known.agent != agent:
-            self._check_waiting(shop, agent)
-        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts, known)
+        limits = self.limits
+        if limits is not None and (
+            known is None or known.round_started_at is None or known.agent != agent
+        ):
+            self._check_waiting(shop, agent, limits.waiting_per_agent)
+        effects: list[Effect] = []
+        conv = self._own(shop, conversation, buyer, platform, agent, ts, known, effects)
         if conv.asked_at is not None:
             conv.asked_at = None
             self._schedule(conv, None)
@@ -314,7 +323,9 @@ class Tracker:
         text: str,
         auto: bool = False,
     ) -> list[Effect]:
-        conv, effects = self._own(shop, conversation, buyer, platform, agent, ts)
+        known = self.conversations.find(shop, conversation)
+        effects: list[Effect] = []
+        conv = self._own(shop, conversation, buyer, platform, agent, ts, known, effects)
         if auto:
             self._linger(conv, ts)
             return effects
@@ -451,19 +462,18 @@ class Tracker:
         platform: str,
         agent: str,
         now: float,
-        known: Conversation | None = None,
-    ) -> tuple[Conversation, list[Effect]]:
-        """Find (unless the caller just did: ``known``) or create the conversation; a line
-        reported by another agent hands it over."""
-        effects: list[Effect] = []
-        conv = known or self.conversations.find(shop, conversation)
+        conv: Conversation | None,
+        effects: list[Effect],
+    ) -> Conversation:
+        """The conversation the caller found (``conv``), or a new one if none; a line reported
+        by another agent hands it over."""
         if conv is None:
             self._check_shop(shop)
             conv = Conversation(shop, conversation, buyer, platform, agent)
             self.conversations.add(conv)
         elif conv.agent != agent:
             self._hand_over(conv, agent, now, effects)
-        return conv, effects
+        return conv
 
     def _hand_over(self, conv: Conversation, agent: str, now: float, effects: list[Effect]) -> None:
         old = conv.agent
@@ -478,7 +488,7 @@ class Tracker:
                 if conv.decided:
                     before.decided -= 1
                     after.decided += 1
-                if conv.stage > self._stage_of(conv.platform, TimerLevel.OVERDUE):
+                if conv.stage > self._overdue_stage[conv.platform]:
                     before.overdue -= 1
                     after.overdue += 1
                 self._kpi_saved(effects, before)
@@ -499,38 +509,46 @@ class Tracker:
         conv.stage = 0
         conv.decided = False
         self._join(conv)
-        kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(ts))
-        if self.days.in_window(conv.platform, ts):
+        days = self.days
+        kpi = self._kpi(conv.shop, conv.agent, days.date_of(ts))
+        if days.in_window(conv.platform, ts):
             kpi.rounds += 1
         else:
             kpi.outside_window += 1
-        self._kpi_saved(effects, kpi)
-        first = self._threshold_at(conv)
-        if first is not None and not_before is not None:
+        # The first threshold (every platform has the KPI target and overdue, at least).
+        first = ts + self._thresholds[conv.platform][0][0]
+        if not_before is not None:
             first = max(first, not_before)
         self._schedule(conv, first)
-        self._saved(effects, conv)
-        self._timer(effects, conv, conv.agent, TimerLevel.WAITING, ts)
+        if self.live:
+            effects += (
+                SaveKpi(kpi),
+                SaveConversation(conv),
+                self.timer(conv, TimerLevel.WAITING, ts, None, conv.agent),
+            )
 
     def _answer(self, conv: Conversation, ts: float, effects: list[Effect]) -> None:
         started = conv.round_started_at
         assert started is not None
-        waited = max(0.0, ts - started)
-        self._timer(effects, conv, conv.agent, TimerLevel.CLEARED, ts)
-        if self.days.in_window(conv.platform, started):
-            kpi = self._kpi(conv.shop, conv.agent, self.days.date_of(started))
+        waited = ts - started if ts > started else 0.0
+        live = self.live
+        if live:
+            effects.append(self.timer(conv, TimerLevel.CLEARED, ts, None, conv.agent))
+        days = self.days
+        if days.in_window(conv.platform, started):
+            kpi = self._kpi(conv.shop, conv.agent, days.date_of(started))
             within = waited <= self.timers[conv.platform].target_s
             kpi.record_answer(waited, conv.first_round, within, conv.decided)
-            self._kpi_saved(effects, kpi)
-            if self.live:
-                effects.append(KpiChanged(kpi, self.target_rate))
+            if live:
+                effects += (SaveKpi(kpi), KpiChanged(kpi, self.target_rate))
         self._leave(conv)
         conv.round_started_at = None
         conv.first_round = False
         conv.decided = False
         conv.stage = 0
-        self._schedule(conv, None)
-        self._saved(effects, conv)
+        conv.deadline = None  # its heap entry is stale now
+        if live:
+            effects.append(SaveConversation(conv))
 
     # Effects are built only when live: a QA replay needs the counts, not pushes or writes.
 
@@ -622,22 +640,24 @@ class Tracker:
         conv.deadline = None
 
     def _join(self, conv: Conversation) -> None:
-        agents = self._waiting.setdefault(conv.shop, {})
+        agents = self._waiting.get(conv.shop)
+        if agents is None:
+            agents = self._waiting[conv.shop] = {}
         rounds = agents.get(conv.agent)
         if rounds is None:
             rounds = agents[conv.agent] = Rounds()
         rounds.join(conv)
 
     def _leave(self, conv: Conversation) -> None:
-        agents = self._waiting.get(conv.shop, {})
+        agents = self._waiting.get(conv.shop)
+        if agents is None:
+            return
         rounds = agents.get(conv.agent)
         if rounds is not None and rounds.leave(conv) and not rounds.count:
             del agents[conv.agent]
 
-    def _check_waiting(self, shop: str, agent: str) -> None:
-        if self.limits is not None and self.waiting_count(shop, agent) >= (
-            cap := self.limits.waiting_per_agent
-        ):
+    def _check_waiting(self, shop: str, agent: str, cap: int) -> None:
+        if self.waiting_count(shop, agent) >= cap:
             raise LimitExceeded(
                 f"agent {agent!r} has {cap} waiting conversations, the most allowed"
                 " (KEFU_MAX_WAITING_PER_AGENT)"
@@ -651,9 +671,6 @@ class Tracker:
                 f"shop {shop!r} has {cap} conversations in memory, the most allowed"
                 " (KEFU_MAX_CONVERSATIONS_PER_SHOP)"
             )
-
-    def _stage_of(self, platform: str, kind: Threshold) -> int:
-        return next(i for i, (_, k) in enumerate(self._thresholds[platform]) if k == kind)
 
     def _schedule(self, conv: Conversation, deadline: float | None) -> None:
         if deadline is None:

@@ -8,7 +8,9 @@ Nothing here does I/O beyond reading the export files.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 
@@ -37,14 +39,32 @@ def run_qa(
     deadlines: Mapping[str, float] | None = None,
 ) -> Report:
     tz = zone(timezone)
-    return analyze(
-        chain.from_iterable(read_export(path, tz, columns) for path in paths),
-        rules=rules,
-        platform=platform,
-        timers=timers,
-        timezone=timezone,
-        target_rate=target_rate,
-        files=[str(path) for path in paths],
-        penalties=penalties,
-        deadlines=deadlines,
-    )
+    with _collector_paused():
+        return analyze(
+            chain.from_iterable(read_export(path, tz, columns) for path in paths),
+            rules=rules,
+            platform=platform,
+            timers=timers,
+            timezone=timezone,
+            target_rate=target_rate,
+            files=[str(path) for path in paths],
+            penalties=penalties,
+            deadlines=deadlines,
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while an export is replayed.
+
+    The replay keeps every line, conversation and clock until the report is built, so each
+    collection walked all of them again, and found nothing: the replay makes no reference
+    cycles that reference counting leaves behind (issue 17: a tenth of ``kefu qa``'s time).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

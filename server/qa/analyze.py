@@ -76,39 +76,55 @@ def analyze(
     # Bound once: this loop runs once per line of exports of hundreds of thousands of lines.
     advance, advance_book, find = tracker.advance, book.advance, conversations.find
     buyer_message, agent_message = tracker.buyer_message, tracker.agent_message
+    check, coaching_notes, in_window = rules.check, polite.notes, days.in_window
     nextafter, minus_inf = math.nextafter, -math.inf
+    # The book's next wake-up, as its next_wake says: most lines have no deadline running, so
+    # its advance (a call and two lists) is called only once one is due. A line that started
+    # or ended a clock asks again; one ended early leaves a wake-up that finds nothing.
+    book_wake: float | None = None
     for line in chat:
         ts, conversation = line.ts, line.conversation
         before = nextafter(ts, minus_inf)
         advance(before)
-        advance_book(before, holder)
+        if book_wake is not None and book_wake <= before:
+            advance_book(before, holder)
+            book_wake = book.next_wake()
         conv = find(SHOP, conversation)
         buyer = line.buyer or conversation
         if line.sender == "buyer":
             agent = line.agent or (conv.agent if conv is not None else UNKNOWN_AGENT)
             buyer_message(SHOP, conversation, buyer, platform, agent, ts)
-            book.buyer_line(conversation, agent, line.text, ts)
+            if book.buyer_line(conversation, agent, line.text, ts):
+                book_wake = book.next_wake()
             continue
         agent = line.agent or UNKNOWN_AGENT
         started = conv.round_started_at if conv is not None else None
-        agent_message(SHOP, conversation, buyer, platform, agent, ts, line.text, line.auto)
+        text = line.text
+        agent_message(SHOP, conversation, buyer, platform, agent, ts, text, line.auto)
         if line.auto:
             continue
         agent_stats = of(agent)
-        if started is not None and days.in_window(platform, started):
-            agent_stats.response_times.append(max(0.0, line.ts - started))
-        violations = _check(agent_stats, line, rules, context)
-        book.agent_line(
-            line.conversation,
+        if started is not None and in_window(platform, started):
+            agent_stats.response_times.append(max(0.0, ts - started))
+        # Most lines break no rule and earn no note: the helpers run only for those that do.
+        agent_stats.checked += 1
+        violations = check(text, context)
+        if violations:
+            _flag(agent_stats, line, violations)
+        if book.agent_line(
+            conversation,
             agent,
-            line.text,
-            line.ts,
+            text,
+            ts,
             platform=platform,
             round_started_at=started,
             violations=tuple([(v.rule, v.category) for v in violations]) if violations else (),
-        )
-        _note(agent_stats, line, line.conversation not in replied)
-        replied.add(line.conversation)
+        ):
+            book_wake = book.next_wake()
+        notes = coaching_notes(text, conversation not in replied)
+        if notes:
+            _note(agent_stats, line, notes)
+        replied.add(conversation)
     if chat:
         end = chat[-1].ts
         tracker.advance(end)
@@ -137,8 +153,8 @@ def analyze(
     )
 
 
-def _note(stats: AgentStats, line: ChatLine, first_reply: bool) -> None:
-    for note in polite.notes(line.text, first_reply):
+def _note(stats: AgentStats, line: ChatLine, notes: list[str]) -> None:
+    for note in notes:
         stats.notes[note] += 1
         examples = stats.note_examples.setdefault(note, [])
         if len(examples) < MAX_EXAMPLES:
@@ -149,13 +165,7 @@ def _example(line: ChatLine, rule_ids: tuple[str, ...]) -> Example:
     return Example(line.file, line.line, line.conversation, line.ts, mask(line.text), rule_ids)
 
 
-def _check(
-    stats: AgentStats, line: ChatLine, rules: RuleSet, context: CheckContext
-) -> list[Violation]:
-    stats.checked += 1
-    violations = rules.check(line.text, context)
-    if not violations:
-        return violations
+def _flag(stats: AgentStats, line: ChatLine, violations: list[Violation]) -> None:
     stats.flagged += 1
     stats.blocked += any(v.severity == "block" for v in violations)
     for category in dict.fromkeys(v.category for v in violations):
@@ -164,4 +174,3 @@ def _check(
         if len(examples) < MAX_EXAMPLES:
             rule_ids = tuple(dict.fromkeys(v.rule for v in violations if v.category == category))
             examples.append(_example(line, rule_ids))
-    return violations

@@ -116,8 +116,19 @@ def _parse_ts_text(value: str, tz: ZoneInfo) -> float:
     return moment.timestamp()
 
 
-def chat_line(file: str, number: int, record: Mapping[str, Any], tz: ZoneInfo) -> ChatLine:
-    """Validate one record (a JSON object, or a CSV row renamed to the field names)."""
+def chat_line(
+    file: str,
+    number: int,
+    record: Mapping[str, Any],
+    tz: ZoneInfo,
+    names: dict[str, str] | None = None,
+) -> ChatLine:
+    """Validate one record (a JSON object, or a CSV row renamed to the field names).
+
+    ``names``: the conversation and agent names seen so far in the file, so that the lines of
+    one conversation share one string instead of a copy each (the replay compares and looks
+    them up several times a line: a shared string is found by identity, and stays in cache).
+    """
     get = record.get
     conversation, sender, text, ts = get("conversation"), get("from"), get("text"), get("ts")
     if conversation is None or sender is None or text is None or ts is None:
@@ -125,23 +136,33 @@ def chat_line(file: str, number: int, record: Mapping[str, Any], tz: ZoneInfo) -
         raise BadLine(f"missing field: {missing!r}")
     if sender not in SENDERS:
         raise BadLine(f"field 'from' must be 'buyer' or 'agent', got {sender!r}")
+    sender = "buyer" if sender == "buyer" else "agent"
     if not isinstance(text, str):
         raise BadLine(f"field 'text' must be a string, got {text!r}")
     if type(conversation) is not str:
         conversation = _name(record, "conversation")
     if not conversation:
         raise BadLine("missing field: 'conversation'")
+    # The optional fields are most often absent (None): no call to validate them then.
     agent, buyer, auto = get("agent"), get("buyer"), get("auto")
+    if agent is not None and type(agent) is not str:
+        agent = _name(record, "agent")
+    if buyer is not None and type(buyer) is not str:
+        buyer = _name(record, "buyer")
+    if names is not None:
+        conversation = names.setdefault(conversation, conversation)
+        if agent:
+            agent = names.setdefault(agent, agent)
     return ChatLine(
         file,
         number,
         conversation,
         sender,
-        (agent if type(agent) is str else _name(record, "agent")) or None,
-        (buyer if type(buyer) is str else _name(record, "buyer")) or None,
+        agent or None,
+        buyer or None,
         text,
         parse_ts(ts, tz),
-        auto if type(auto) is bool else _flag(auto),
+        auto if type(auto) is bool else auto is not None and _flag(auto),
     )
 
 
@@ -164,6 +185,7 @@ def _flag(value: Any) -> bool:
 
 def read_jsonl(path: Path, tz: ZoneInfo) -> Iterator[ChatLine | Malformed]:
     file = str(path)
+    names: dict[str, str] = {}
     with path.open("rb") as stream:
         for number, raw in enumerate(stream, 1):
             if number == 1:
@@ -181,7 +203,7 @@ def read_jsonl(path: Path, tz: ZoneInfo) -> Iterator[ChatLine | Malformed]:
                 )
                 continue
             try:
-                yield chat_line(file, number, record, tz)
+                yield chat_line(file, number, record, tz, names)
             except BadLine as exc:
                 yield Malformed(file, number, str(exc))
 
@@ -206,6 +228,7 @@ def read_csv(
             )
             return
         present = {f: position[c] for f, c in wanted.items() if c in position}
+        names: dict[str, str] = {}
         start = reader.line_num + 1
         for row in reader:
             number, start = start, reader.line_num + 1
@@ -216,7 +239,7 @@ def read_csv(
                 continue
             record = {field: row[index] for field, index in present.items()}
             try:
-                yield chat_line(file, number, record, tz)
+                yield chat_line(file, number, record, tz, names)
             except BadLine as exc:
                 yield Malformed(file, number, str(exc))
 

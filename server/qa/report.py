@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,6 +40,18 @@ class Example:
     ts: float
     text: str
     rules: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Its fields in order; written out, as ``dataclasses.asdict`` took a quarter of a
+        report's JSON (it deep-copies every field)."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "conversation": self.conversation,
+            "ts": self.ts,
+            "text": self.text,
+            "rules": list(self.rules),
+        }
 
 
 @dataclass(slots=True)
@@ -102,13 +115,11 @@ class AgentStats:
             "blocked": self.blocked,
             "violations": {c: self.violations[c] for c in CATEGORIES if self.violations[c]},
             "examples": {
-                c: [{**dataclasses.asdict(e), "rules": list(e.rules)} for e in self.examples[c]]
-                for c in CATEGORIES
-                if c in self.examples
+                c: [e.to_json() for e in self.examples[c]] for c in CATEGORIES if c in self.examples
             },
             "notes": {n: self.notes[n] for n in NOTE_LABELS if self.notes[n]},
             "note_examples": {
-                n: [dataclasses.asdict(e) for e in self.note_examples[n]]
+                n: [e.to_json() for e in self.note_examples[n]]
                 for n in NOTE_LABELS
                 if n in self.note_examples
             },
@@ -125,9 +136,11 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
 
 def histogram(values: list[float]) -> list[tuple[float | None, int]]:
     """``(upper bound or None for the open last bucket, count)`` over :data:`HISTOGRAM_BOUNDS`."""
-    counts = [0] * (len(HISTOGRAM_BOUNDS) + 1)
-    for value in values:
-        counts[bisect.bisect_left(HISTOGRAM_BOUNDS, value)] += 1
+    # Sorted once, each bound is one bisection: a bisection per value took a whole export's
+    # answers through a Python loop (40 ms of 100,000 lines' report).
+    ordered = sorted(values)
+    edges = [0, *(bisect.bisect_right(ordered, bound) for bound in HISTOGRAM_BOUNDS), len(values)]
+    counts = [high - low for low, high in itertools.pairwise(edges)]
     return list(zip((*HISTOGRAM_BOUNDS, None), counts, strict=True))
 
 
@@ -230,6 +243,8 @@ class Report:
             ],
             "malformed": {
                 "count": len(self.malformed),
-                "lines": [dataclasses.asdict(m) for m in self.malformed],
+                "lines": [
+                    {"file": m.file, "line": m.line, "reason": m.reason} for m in self.malformed
+                ],
             },
         }

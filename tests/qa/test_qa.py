@@ -16,6 +16,8 @@ JD (tests/data/qa/jd.jsonl): target 30 s, overdue 180 s, counted 09:00-23:00 loc
 
 from __future__ import annotations
 
+import gc
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +30,7 @@ from server.errors import BadValue
 from server.qa import parse_csv_map, run_qa
 from server.qa.labels import CATEGORY_LABELS
 from server.qa.lines import parse_ts, zone
-from server.qa.report import histogram, percentile
+from server.qa.report import HISTOGRAM_BOUNDS, histogram, percentile
 from server.settings import DEFAULT_TIMERS
 
 ROOT = Path(__file__).parents[2]
@@ -205,6 +207,28 @@ def test_percentiles_are_nearest_rank_and_the_histogram_includes_its_bounds():
     assert [count for _, count in histogram([10.0, 10.5, 900.0, 901.0])] == [1, 1, 0, 0, 0, 1, 1]
 
 
+def test_the_histogram_puts_each_time_in_the_first_bucket_that_holds_it():
+    rng = random.Random(17)
+    times = [
+        0.0,
+        0,
+        10,
+        30.0,
+        60,
+        180.0,
+        300,
+        900,
+        1e9,
+        *(rng.uniform(0, 1200) for _ in range(500)),
+    ]
+    rng.shuffle(times)
+    expected = [0] * (len(HISTOGRAM_BOUNDS) + 1)
+    for value in times:
+        expected[next((i for i, b in enumerate(HISTOGRAM_BOUNDS) if value <= b), -1)] += 1
+    assert histogram(times) == list(zip((*HISTOGRAM_BOUNDS, None), expected, strict=True))
+    assert histogram([]) == [(bound, 0) for bound in (*HISTOGRAM_BOUNDS, None)]
+
+
 def test_every_category_has_a_chinese_label():
     assert set(CATEGORY_LABELS) == set(CATEGORIES)
 
@@ -245,3 +269,15 @@ def test_cli_refuses_a_missing_file_and_a_bad_timezone():
     assert (result.returncode, result.stderr) == (2, "kefu: cannot read export: 'nowhere.jsonl'\n")
     result = kefu_qa("tests/data/qa/jd.jsonl", "--timezone", "Mars/Olympus")
     assert (result.returncode, result.stderr) == (2, "kefu: unknown timezone: 'Mars/Olympus'\n")
+
+
+def test_the_collector_is_on_again_after_a_report_and_stays_off_if_it_was():
+    assert gc.isenabled()
+    report(JD, platform="jd")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        report(JD, platform="jd")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
