@@ -125,8 +125,8 @@ class Suggestion:
 
 
 _T = TypeVar("_T")
-# A phrase text split at its placeholders: (literal text, placeholder name or "" at the end).
-_Template = tuple[tuple[str, str], ...]
+# A phrase text's placeholders: (name, label shown without a value, literal text after it).
+_Slots = tuple[tuple[str, str, str], ...]
 
 
 class Suggester:
@@ -137,7 +137,9 @@ class Suggester:
         self._phrases = library.phrases
         self._categories = tuple(p.category for p in library.phrases)
         self._ids = tuple(p.id for p in library.phrases)
-        self._templates = tuple(_compile(p.text) for p in library.phrases)
+        # What a suggestion of each phrase shows: id, category, text up to its first placeholder
+        # and the (placeholder, label, literal after it) that follow (none: the text as it is).
+        self._outputs = tuple((p.id, p.category, *_compile(p.text)) for p in library.phrases)
         self._postings = self._index()
         self._bigrams = _bigram_index(self._phrases, self._tokenizer.normalize)
         self._welcome_set = frozenset(i for i, c in enumerate(self._categories) if c == "welcome")
@@ -156,6 +158,12 @@ class Suggester:
             )
             for platform in PLATFORMS
             for state in (None, *ORDER_STATES)
+        }
+        # The phrases whose factor is not 1 in each context: the only scores a call computes
+        # (a relevance times 1.0 is the relevance itself).
+        self._scaled = {
+            key: frozenset(i for i, factor in enumerate(factors) if factor != 1.0)
+            for key, factors in self._factors.items()
         }
         # The greetings each context allows (a first message brings the best one forward).
         self._greetings = {
@@ -243,12 +251,11 @@ class Suggester:
         elif QUESTION.search(text):
             for index in self._members["product"][:PER_CATEGORY]:
                 relevance[index] = relevance.get(index, 0.0) + QUESTION_LIFT
-        factors = self._factors[context.platform, context.order_state]
-        scores = {i: value * factors[i] for i, value in relevance.items() if factors[i]}
-        for phrase_id, used in context.usage.items():
-            index = self._position.get(phrase_id, -1)
-            if index in scores and used > 0:
-                scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
+        key = context.platform, context.order_state
+        factors = self._factors[key]
+        scores = self._scores(relevance, factors, self._scaled[key])
+        if context.usage:
+            self._boost_usage(scores, relevance, factors, context.usage)
         if context.first_message:
             greetings = self._greetings[context.platform, context.order_state]
             self._bring_greeting_forward(scores, relevance, greetings)
@@ -258,16 +265,49 @@ class Suggester:
             # The card the console pasted names the order: use it where the server knew none.
             card = {"order": cleaned.order, "amount": cleaned.amount}
             fill = {**{name: value for name, value in card.items() if value}, **fill}
-        picked = self._pick(scores, k, hold)
-        return [self._render(index, score, fill) for index, score in picked]
+        return self._render(self._pick(scores, k, hold), fill)
+
+    @staticmethod
+    def _scores(
+        relevance: dict[int, float], factors: tuple[float, ...], scaled: frozenset[int]
+    ) -> dict[int, float]:
+        """Relevance times the context's factor, without the phrases it filters out (factor 0);
+        in relevance order. Only the phrases in ``scaled`` have a factor other than 1."""
+        scores = relevance.copy()
+        for index in scaled.intersection(relevance):
+            factor = factors[index]
+            if factor:
+                scores[index] *= factor
+            else:
+                del scores[index]
+        return scores
+
+    def _boost_usage(
+        self,
+        scores: dict[int, float],
+        relevance: dict[int, float],
+        factors: tuple[float, ...],
+        usage: Mapping[str, int],
+    ) -> None:
+        """Raise the scored phrases this shop used; walks the scores or the shop's usage,
+        whichever is shorter (a shop that used most of the library has a long usage)."""
+        if len(usage) > len(scores):
+            ids = self._ids
+            pairs = [(index, usage.get(ids[index], 0)) for index in scores]
+        else:
+            position = self._position
+            pairs = [(position.get(phrase_id, -1), used) for phrase_id, used in usage.items()]
+        for index, used in pairs:
+            if index in scores and used > 0:
+                scores[index] = relevance[index] * (factors[index] + USAGE_BOOST * math.log1p(used))
 
     def _lift_needs(self, relevance: dict[int, float], needs: Mapping[str, float]) -> None:
         """Add each need's lift to the relevance of its category's phrases (before the context
         factors, which then scale it like any relevance)."""
         top = max(relevance.values(), default=0.0)
         strongest = max(needs.values())
-        lifts = {c: NEED_SHARE * s / strongest * (top + NEED_FLOOR) for c, s in needs.items()}
-        for category, lift in lifts.items():
+        for category, strength in needs.items():
+            lift = NEED_SHARE * strength / strongest * (top + NEED_FLOOR)
             members = self._members[category]
             if len(members) < len(relevance):
                 matched = [index for index in members if index in relevance]
@@ -275,9 +315,11 @@ class Suggester:
                 matched = [index for index in relevance if self._categories[index] == category]
             # Only the best few can be shown (k at most): lifting them is enough, and keeps the
             # top of the ranking from filling with one category. A need no phrase matched a
-            # word of: its category's first phrases stand in.
-            best = _largest(LIFTED, matched, relevance.__getitem__)
-            for index in best or members[:PER_CATEGORY]:
+            # word of: its category's first phrases stand in. (LIFTED or fewer: all of them,
+            # in any order, as each gains the same lift.)
+            if len(matched) > LIFTED:
+                matched = _largest(LIFTED, matched, relevance.__getitem__)
+            for index in matched or members[:PER_CATEGORY]:
                 relevance[index] = relevance.get(index, 0.0) + lift
 
     def _lift_learned(self, relevance: dict[int, float], learned: Mapping[str, float]) -> None:
@@ -351,47 +393,55 @@ class Suggester:
         ranked = _largest(wanted, scores.items(), _score)
         if hold:
             ranked = self._held(ranked)
-        categories = self._categories
-        if len(ranked) < len(scores):
-            counts: dict[str, int] = {}
-            for index, _value in ranked:
-                counts[categories[index]] = counts.get(categories[index], 0) + 1
-            if sum(min(PER_CATEGORY, n) for n in counts.values()) < k:
-                # A need's phrases fill the top: the rest comes from the best of the others.
-                full = {category for category, n in counts.items() if n >= PER_CATEGORY}
-                seen = {index for index, _value in ranked}
-                others = [
-                    item
-                    for item in scores.items()
-                    if categories[item[0]] not in full and item[0] not in seen
-                ]
-                ranked += _largest(wanted, others, _score)
         _rank(ranked)
+        chosen, held, per_category = self._capped(ranked, k)
+        if len(chosen) < k and len(ranked) < len(scores):
+            # A need's phrases fill the top: the rest comes from the best of the others.
+            categories = self._categories
+            full = {category for category, n in per_category.items() if n >= PER_CATEGORY}
+            seen = {index for index, _value in ranked}
+            others = [
+                item
+                for item in scores.items()
+                if categories[item[0]] not in full and item[0] not in seen
+            ]
+            ranked += _largest(wanted, others, _score)
+            _rank(ranked)
+            chosen, held, per_category = self._capped(ranked, k)
+        if len(chosen) < k:
+            chosen.extend(held[: k - len(chosen)])
+            _rank(chosen)
+        return chosen
+
+    def _capped(
+        self, ranked: list[tuple[int, float]], k: int
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], dict[str, int]]:
+        """The first ``k`` of ``ranked`` with at most PER_CATEGORY per category; those the cap
+        passed over (only when fewer than ``k`` are chosen); how many each category has."""
+        categories = self._categories
         chosen: list[tuple[int, float]] = []
         held: list[tuple[int, float]] = []
         per_category: dict[str, int] = {}
         for item in ranked:
             category = categories[item[0]]
             taken = per_category.get(category, 0)
+            per_category[category] = taken + 1
             if taken < PER_CATEGORY:
-                per_category[category] = taken + 1
                 chosen.append(item)
                 if len(chosen) == k:
-                    return chosen
+                    break
             else:
                 held.append(item)
-        chosen.extend(held[: k - len(chosen)])
-        _rank(chosen)
-        return chosen
+        return chosen, held, per_category
 
-    def _render(self, index: int, score: float, fill: Mapping[str, str]) -> Suggestion:
-        parts: list[str] = []
-        for literal, name in self._templates[index]:
-            parts.append(literal)
-            if name:
-                parts.append(fill.get(name) or f"【{PLACEHOLDER_LABELS[name]}】")
-        phrase = self._phrases[index]
-        return Suggestion(phrase.id, phrase.category, "".join(parts), round(score, 4))
+    def _render(self, picked: list[tuple[int, float]], fill: Mapping[str, str]) -> list[Suggestion]:
+        found = []
+        for index, score in picked:
+            phrase_id, category, text, slots = self._outputs[index]
+            if slots:
+                text = _filled(text, slots, fill)
+            found.append(Suggestion(phrase_id, category, text, round(score, 4)))
+        return found
 
 
 _score = itemgetter(1)
@@ -453,11 +503,23 @@ def _rank(items: list[tuple[int, float]]) -> None:
 _index = itemgetter(0)
 
 
-def _compile(text: str) -> _Template:
-    parts: list[tuple[str, str]] = []
-    rest = text
-    for name in placeholders_in(text):
-        literal, rest = rest.split("{" + name + "}", 1)
-        parts.append((literal, name))
-    parts.append((rest, ""))
-    return tuple(parts)
+def _compile(text: str) -> tuple[str, _Slots]:
+    """``text`` up to its first placeholder, and each placeholder's name, the label shown when
+    no value is known and the literal text up to the next one."""
+    names = placeholders_in(text)
+    if not names:
+        return text, ()
+    head, rest = text.split("{" + names[0] + "}", 1)
+    slots = []
+    for name, following in zip(names, [*names[1:], None], strict=True):
+        literal, rest = rest.split("{" + following + "}", 1) if following else (rest, "")
+        slots.append((name, f"【{PLACEHOLDER_LABELS[name]}】", literal))
+    return head, tuple(slots)
+
+
+def _filled(head: str, slots: _Slots, fill: Mapping[str, str]) -> str:
+    parts = [head]
+    for name, label, literal in slots:
+        parts.append(fill.get(name) or label)
+        parts.append(literal)
+    return "".join(parts)

@@ -11,6 +11,7 @@ the two to the same cuts on the library) in about a tenth of the time.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -127,6 +128,9 @@ TYPOS: tuple[tuple[str, str], ...] = (
     ("价格保户", "价格保护"),
     ("可味", "口味"),
 )
+# Any wrong form of TYPOS: one search tells that a line holds none (nearly every line), where a
+# test per entry costs ~0.8 us.
+_ANY_TYPO = re.compile("|".join(re.escape(wrong) for wrong, _right in TYPOS))
 
 
 class Tokenizer:
@@ -157,12 +161,14 @@ class Tokenizer:
         return [
             token
             for token in self._jieba.cut_for_search(normalized, False)
-            if token not in STOPWORDS and _is_word(token)
+            if token not in STOPWORDS and (token.isalnum() or _holds_alnum(token))
         ]
 
 
 def fix_typos(folded: str) -> str:
     """``folded`` (see :func:`server.core.fold.fold`) with the pinyin-input slips of TYPOS fixed."""
+    if not _ANY_TYPO.search(folded):
+        return folded
     for wrong, right in TYPOS:
         if wrong in folded:
             folded = folded.replace(wrong, right)
@@ -180,9 +186,9 @@ def load_userdict(segmenter: rjieba.Jieba, path: Path) -> None:
             segmenter.add_word(fields[0], frequency, tag)
 
 
-def _is_word(token: str) -> bool:
-    # Most tokens are all letters (Chinese words): the generator only runs for the rest.
-    return token.isalnum() or any(char.isalnum() for char in token)
+def _holds_alnum(token: str) -> bool:
+    # Most tokens are all letters (Chinese words): cut() tests that first, without this call.
+    return any(char.isalnum() for char in token)
 
 
 _lock = threading.Lock()
