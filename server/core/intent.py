@@ -89,21 +89,29 @@ def clean(message: str) -> Cleaned:
         text = _EMOJI_CODE.sub("", text)
     if not _PLAIN.fullmatch(text):
         text = "".join(char for char in text if not _is_symbol(char))
-    if _may_repeat(text):
-        text = _REPEAT.sub(_first, text)
+    if len(text) - len(set(text)) >= 2:  # a repeat holds two characters twice at least
+        text = _collapse_repeats(text)
     text = _SPACES.sub(" ", text).strip(" ,，、;；:：")
     # Only punctuation left (a card's separators, "？？"): nothing the buyer asked for.
     return Cleaned(text if _ALNUM.search(text) else "", order, amount)
 
 
-def _may_repeat(text: str) -> bool:
-    """Whether ``text`` holds a character pair twice (overlaps count), as every match of
-    _REPEAT does: a stretch and its copy start with the same pair, ccc holds cc twice; such
-    a pair needs two characters seen twice. Of the buyer lines with a character seen twice,
-    a third hold a pair twice and a tenth a repeat; _REPEAT costs ~5 us on such a line."""
-    if len(text) - len(set(text)) < 2:
-        return False
-    return len(set(zip(text, text[1:], strict=False))) < len(text) - 1
+def _collapse_repeats(text: str) -> str:
+    """``_REPEAT.sub(_first, text)``, the regex tried only where a match can start: at a
+    character pair found again further on (a stretch and its copy start with the same pair,
+    ccc holds cc twice). Searching tries up to 29 stretch lengths at every position, ~5 us on
+    a line with a character seen twice; few positions start a pair seen again. _REPEAT has no
+    anchor or lookbehind: whether it matches at a position depends on the text from there on."""
+    pairs = list(zip(text, text[1:], strict=False))
+    last = {pair: position for position, pair in enumerate(pairs)}
+    parts: list[str] = []
+    end = 0
+    for start in [position for position, pair in enumerate(pairs) if last[pair] != position]:
+        match = _REPEAT.match(text, start) if start >= end else None
+        if match:
+            parts += (text[end:start], _first(match))
+            end = match.end()
+    return "".join((*parts, text[end:])) if parts else text
 
 
 def _first(match: re.Match[str]) -> str:

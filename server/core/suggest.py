@@ -217,6 +217,9 @@ class Suggester:
             entries = postings.get(token)
             if entries is None:
                 continue
+            if not relevance:  # the first token found: no set of shared phrases to build
+                relevance.update(entries)
+                continue
             shared = relevance.keys() & entries.keys()
             if not shared:
                 relevance.update(entries)
