@@ -68,7 +68,7 @@ class ExampleBook:
         """Phrase id -> how strongly this shop's history ties ``tokens`` to it."""
         total = len(self._examples)
         found: dict[str, float] = {}
-        for token in set(tokens):
+        for token in dict.fromkeys(tokens):  # in order: the sums are the same in every process
             df = self._df.get(token)
             if not df:
                 continue

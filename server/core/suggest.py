@@ -213,7 +213,9 @@ class Suggester:
         have hundreds of postings, few of them shared)."""
         relevance: dict[int, float] = {}
         postings = self._postings
-        for token in set(tokens):
+        # In the line's order, not a set's: a set's order follows the process's string hashes,
+        # so the float sums (and a tie between two phrases) differed from process to process.
+        for token in dict.fromkeys(tokens):
             entries = postings.get(token)
             if entries is None:
                 continue

@@ -280,3 +280,13 @@ def test_every_shipped_phrase_answers_its_own_examples(shipped: Suggester) -> No
             if phrase.id not in ids(shipped.suggest(example, context)):
                 missed.append((phrase.id, example))
     assert missed == []
+
+
+def test_relevance_adds_in_the_lines_token_order_in_every_process() -> None:
+    # 0.1 + 0.2 + 0.3 rounds differently from 0.3 + 0.2 + 0.1: summed in a set's order (which
+    # follows the process's string hashes) a tie between two phrases broke either way.
+    suggester = Suggester(parse_library({"small.yaml": SMALL}))
+    suggester._postings = {"a": {0: 0.1}, "b": {0: 0.2}, "c": {0: 0.3}}
+    assert suggester._relevance(["a", "b", "c", "a"]) == {0: 0.1 + 0.2 + 0.3}
+    assert suggester._relevance(["c", "b", "a"]) == {0: 0.3 + 0.2 + 0.1}
+    assert 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1
