@@ -150,7 +150,9 @@ class WebsocketServer:
         self.service.metrics.handled(kind, time.perf_counter() - started)
         # Frames already received come out of the connection without waiting: yield, so a
         # client sending a burst takes turns with every other connection, frame by frame.
-        await asyncio.sleep(0)
+        # With none waiting the next receive yields anyway (a loop turn less per frame).
+        if _frames_waiting(session.conn):
+            await asyncio.sleep(0)
 
     async def _authenticate(self, conn: ServerConnection) -> tuple[Session, int | None] | None:
         try:
@@ -188,3 +190,12 @@ class WebsocketServer:
             if claimed is not None and claimed != getattr(token, name):
                 raise NotAuthenticated(f"token is not valid for {name} {protocol.quote(claimed)}")
         return message
+
+
+def _frames_waiting(conn: ServerConnection) -> bool:
+    """Whether the connection holds a received frame not yet taken (websockets' assembler
+    queue; if its shape ever changes, every frame yields as before)."""
+    try:
+        return bool(conn.recv_messages.frames.queue)
+    except AttributeError:
+        return True

@@ -224,7 +224,7 @@ def rss_kib(pid: int) -> int:
 
 
 @pytest.mark.timeout(240)
-async def test_memory_stays_flat_over_200000_conversations_opened_and_closed(tmp_path):
+async def test_memory_stays_flat_over_120000_conversations_opened_and_closed(tmp_path):
     env = {
         "KEFU_TOKENS": "tok:alice:shop-a",
         "KEFU_RATE": "1000000",
@@ -240,7 +240,7 @@ async def test_memory_stays_flat_over_200000_conversations_opened_and_closed(tmp
             for _ in range(3):  # welcome, state, kpi
                 await conn.recv()
             batch = 500
-            for start in range(0, 200_000, batch):
+            for start in range(0, 120_000, batch):
                 for number in range(start, start + batch):
                     await conn.send(orjson.dumps(buyer(f"c{number}", number)))
                     await conn.send(orjson.dumps(agent(f"c{number}", number)))
@@ -252,7 +252,8 @@ async def test_memory_stays_flat_over_200000_conversations_opened_and_closed(tmp
     finally:
         assert server.stop() == 0
     # Warm-up (allocator arenas, SQLite's page cache, jieba's caches) is over by 40,000; before
-    # issue 14 the process then grew ~0.7 KB per conversation (over 100 MiB here).
+    # issue 14 the process then grew ~0.7 KB per conversation (~55 MiB over the last 80,000).
+    # 120,000 rather than 200,000: 400,000 frames took the whole timeout on a slower machine.
     growth_mib = (max(checkpoints[2:]) - checkpoints[1]) / 1024
     assert growth_mib < 12, (growth_mib, checkpoints)
 

@@ -252,3 +252,18 @@ async def test_agents_only_touch_their_own_shop(server):
         assert [c.conversation for c in server.service.tracker.waiting("shop-a")] == []
         # Bob's next frame is the answer to his own ping, not a "cleared" caused by Alice.
         assert (await bob.request({"type": "ping", "id": "p"}))["type"] == "pong"
+
+
+async def test_a_burst_from_one_connection_takes_turns_with_the_others():
+    """A burst is handled frame by frame between other connections' frames: a ping sent on a
+    second connection after 500 on the first is answered before most of them."""
+    config = make_config(rate=1e6, burst=10**6)
+    async with running_server(config) as srv, client(srv.ws_url) as a, client(srv.ws_url) as b:
+        for n in range(500):
+            await a.send({"type": "ping", "id": str(n)})
+        await b.send({"type": "ping", "id": "b"})
+        answer = await b.recv_type("pong")
+        pongs = [await a.recv_type("pong") for _ in range(500)]
+        assert [pong["ref"] for pong in pongs] == [str(n) for n in range(500)]
+        # One agent's connections share its seq: it numbers the answers in the order given.
+        assert answer["seq"] < pongs[100]["seq"], (answer["seq"], pongs[0]["seq"])
