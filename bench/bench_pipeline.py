@@ -7,6 +7,9 @@ and answers with ``suggestions``. The echo server sends the frame back. The load
 closed loop in its own process: 50 connections, ``WINDOW`` requests in flight on each. The
 buyer lines are the suggester's 292 labelled real-looking questions (tests/data/suggest), taken in
 turn, never one repeated text; the server caches no suggestions, so there is no hit rate to report.
+Where ../shared/data/real is present, the kefu server runs once more (uvloop, the loop it picks)
+on the real buyer messages there (JDDC and ECD, read in place, never copied), against the same
+echo run: how an independent load run with real buyer lines would see it.
 Server CPU per message is read from ``/proc`` over the timed window (every thread of the process).
 """
 
@@ -28,6 +31,7 @@ from bench.common import (
     kefu_server,
     loops,
     ratio_figure,
+    real_buyer_messages,
 )
 
 CONNECTIONS = 50
@@ -36,7 +40,11 @@ TARGET_SHARE = 0.35  # issue 17
 
 
 def measure(
-    server: AbstractContextManager[Spawned], kind: str, tokens: list[str], quick: bool
+    server: AbstractContextManager[Spawned],
+    kind: str,
+    tokens: list[str],
+    quick: bool,
+    messages: list[str],
 ) -> dict[str, Any]:
     """One closed-loop run; adds the server's CPU seconds per completed request."""
     spec = {
@@ -48,7 +56,7 @@ def measure(
         "window": WINDOW,
         "warmup_s": 1.0 if quick else 2.0,
         "duration_s": 2.0 if quick else 8.0,
-        "messages": buyer_messages(),
+        "messages": messages,
     }
     with server as spawned, tempfile.TemporaryDirectory() as workdir:
         spec["url"] = spawned.ws_url
@@ -75,9 +83,10 @@ def run(quick: bool) -> list[dict]:
         "echo": echo_server,
         "kefu": lambda loop: kefu_server(loop, CONNECTIONS),
     }
+    labelled, real = buyer_messages(), real_buyer_messages()
     for loop in loops(quick):
-        echo = measure(servers["echo"](loop), "echo", tokens, quick)
-        kefu = measure(servers["kefu"](loop), "kefu", tokens, quick)
+        echo = measure(servers["echo"](loop), "echo", tokens, quick, labelled)
+        kefu = measure(servers["kefu"](loop), "kefu", tokens, quick, labelled)
         label = f"bare websockets echo, {loop}, same run"
         rows += [
             ratio_figure(
@@ -116,6 +125,29 @@ def run(quick: bool) -> list[dict]:
                 baseline_label="echo round trip p99, same load",
             ),
         ]
+        if real and loop == "uvloop":
+            on_real = measure(servers["kefu"](loop), "kefu", tokens, quick, real)
+            rows += [
+                ratio_figure(
+                    f"buyer-message pipeline throughput, {len(real):,} real buyer lines "
+                    f"(../shared/data/real), {CONNECTIONS} connections ({loop})",
+                    on_real["per_s"],
+                    "msg/s",
+                    baseline=echo["per_s"],
+                    baseline_label=label,
+                    at_least=TARGET_SHARE,
+                    digits=0,
+                ),
+                figure(
+                    f"server CPU per buyer message, real buyer lines ({loop})",
+                    on_real["server_cpu_us"],
+                    "us",
+                    target=None,
+                    baseline=kefu["server_cpu_us"],
+                    baseline_label="the labelled lines, same run",
+                    digits=1,
+                ),
+            ]
     return rows
 
 

@@ -11,8 +11,6 @@ there (read in place by scripts/eval_suggest.py, never copied).
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import random
 import statistics
 import time
@@ -21,14 +19,13 @@ from pathlib import Path
 
 import jieba
 
+from bench.common import buyer_messages, real_buyer_messages
 from server.core.fold import fold_table
 from server.core.phrases import Phrase, PhraseLibrary, load_library
 from server.core.suggest import SuggestContext, Suggester
 from server.core.tokenize import DEFAULT_USERDICT, Tokenizer, get_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELLED = ROOT / "tests" / "data" / "suggest" / "labelled.jsonl"
-EVAL_SCRIPT = ROOT / "scripts" / "eval_suggest.py"
 
 
 def run(quick: bool) -> list[dict]:
@@ -78,14 +75,7 @@ def run(quick: bool) -> list[dict]:
 
 def buyer_lines() -> list[str]:
     """The labelled set's lines, and the real buyer lines when ../shared holds them."""
-    lines = [json.loads(line)["text"] for line in LABELLED.read_text("utf-8").splitlines()]
-    spec = importlib.util.spec_from_file_location("eval_suggest", EVAL_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    if script.REAL.is_dir():
-        lines += sorted({text for _ref, text in script.buyer_lines() if text.strip()})
-    return lines
+    return buyer_messages() + real_buyer_messages()
 
 
 def figure(

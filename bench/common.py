@@ -7,6 +7,7 @@ never charged to the server and the server's event loop is the one it ships with
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -328,3 +329,17 @@ def buyer_messages() -> list[str]:
     """Buyer lines from the suggester's labelled set (kept in the repo; real data never is)."""
     path = ROOT / "tests" / "data" / "suggest" / "labelled.jsonl"
     return [json.loads(line)["text"] for line in path.read_text("utf-8").splitlines()]
+
+
+def real_buyer_messages() -> list[str]:
+    """Every distinct real buyer message of ../shared/data/real (JDDC and ECD, read in place by
+    scripts/eval_suggest.py, never copied), or none where that directory is absent."""
+    spec = importlib.util.spec_from_file_location(
+        "eval_suggest", ROOT / "scripts" / "eval_suggest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    if not script.REAL.is_dir():
+        return []
+    return sorted({text for _ref, text in script.buyer_lines() if text.strip()})
