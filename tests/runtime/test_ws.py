@@ -266,4 +266,4 @@ async def test_a_burst_from_one_connection_takes_turns_with_the_others():
         pongs = [await a.recv_type("pong") for _ in range(500)]
         assert [pong["ref"] for pong in pongs] == [str(n) for n in range(500)]
         # One agent's connections share its seq: it numbers the answers in the order given.
-        assert answer["seq"] < pongs[100]["seq"], (answer["seq"], pongs[0]["seq"])
+        assert answer["seq"] < pongs[100]["seq"], (answer["seq"], pongs[100]["seq"])
